@@ -1,0 +1,1 @@
+"""Images: references, manifests, configs, and offline base images (see ``bootstrap``)."""

@@ -1,0 +1,1 @@
+"""Linux-specific effects: syscall bindings behind one small interface."""
