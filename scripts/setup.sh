@@ -32,3 +32,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
+# Byte-compile now: the runtime CLI is a fresh interpreter per command, and some
+# environments set PYTHONDONTWRITEBYTECODE, which would recompile it every time.
+.venv/bin/python -m compileall -q src >/dev/null

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 
-import oci
 import pytest
+
+import oci
 
 pytestmark = pytest.mark.root
 

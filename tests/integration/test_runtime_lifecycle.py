@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 from pathlib import Path
 
-import oci
 import pytest
+
+import oci
 from conftest import cgroup_dir, parse_status, pid_alive, status_field, wait_for
 
 pytestmark = pytest.mark.root

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 from .config import Capabilities
 from .linux import constants as c
 from .linux.syscalls import Syscalls
-
-log = logging.getLogger(__name__)
 
 CAPABILITIES: dict[str, int] = {
     name: number
@@ -49,7 +46,10 @@ def to_mask(names: Iterable[str], highest: int) -> int:
     for name in names:
         number = cap_number(name)
         if number is None or number > highest:
-            log.warning("unknown or unsupported capability %s ignored", name)
+            import logging
+
+            logging.getLogger(__name__).warning("unknown or unsupported capability %s ignored",
+                                                name)
             continue
         mask |= 1 << number
     return mask

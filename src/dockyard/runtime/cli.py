@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         _parser().print_help()
         return 1
-    _configure_logging(args.debug)
+    if args.debug:
+        _configure_logging()
     from .errors import OCIError
 
     try:
@@ -151,10 +152,12 @@ def _one_line(err: BaseException) -> str:
     return " ".join(text.split())
 
 
-def _configure_logging(debug: bool) -> None:
+def _configure_logging() -> None:
+    # Only for --debug: without it, warnings reach stderr through logging's
+    # last-resort handler, and the CLI does not pay for configuring logging.
     import logging
 
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
+    logging.basicConfig(level=logging.DEBUG,
                         format="dockyard-runtime: %(levelname)s: %(message)s")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from .records import factory, record
 from typing import Any
 
 from .errors import ConfigError
@@ -29,7 +29,7 @@ PROPAGATIONS = ("shared", "slave", "private", "unbindable", "rshared", "rslave",
                 "runbindable")
 
 
-@dataclass(frozen=True)
+@record
 class User:
     uid: int = 0
     gid: int = 0
@@ -37,7 +37,7 @@ class User:
     additional_gids: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Rlimit:
     type: str
     soft: int
@@ -48,7 +48,7 @@ class Rlimit:
         return RLIMITS[self.type]
 
 
-@dataclass(frozen=True)
+@record
 class Capabilities:
     bounding: tuple[str, ...] = ()
     effective: tuple[str, ...] = ()
@@ -57,14 +57,14 @@ class Capabilities:
     ambient: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Process:
     args: tuple[str, ...]
     cwd: str
     env: tuple[str, ...] = ()
     terminal: bool = False
     console_size: tuple[int, int] | None = None  # (height, width)
-    user: User = field(default_factory=User)
+    user: User = factory(User)
     capabilities: Capabilities | None = None
     rlimits: tuple[Rlimit, ...] = ()
     no_new_privileges: bool = False
@@ -80,7 +80,7 @@ class Process:
         return None
 
 
-@dataclass(frozen=True)
+@record
 class Mount:
     destination: str
     type: str = ""
@@ -88,7 +88,7 @@ class Mount:
     options: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Hook:
     path: str
     args: tuple[str, ...] = ()
@@ -96,20 +96,20 @@ class Hook:
     timeout: int | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Namespace:
     type: str
     path: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class IDMapping:
     container_id: int
     host_id: int
     size: int
 
 
-@dataclass(frozen=True)
+@record
 class Device:
     type: str
     path: str
@@ -120,20 +120,20 @@ class Device:
     gid: int | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Linux:
     namespaces: tuple[Namespace, ...] = ()
     uid_mappings: tuple[IDMapping, ...] = ()
     gid_mappings: tuple[IDMapping, ...] = ()
     devices: tuple[Device, ...] = ()
     cgroups_path: str = ""
-    resources: dict[str, Any] = field(default_factory=dict)
-    sysctl: dict[str, str] = field(default_factory=dict)
+    resources: dict[str, Any] = factory(dict)
+    sysctl: dict[str, str] = factory(dict)
     seccomp: dict[str, Any] | None = None
     rootfs_propagation: str = ""
     masked_paths: tuple[str, ...] = ()
     readonly_paths: tuple[str, ...] = ()
-    time_offsets: dict[str, dict[str, int]] = field(default_factory=dict)
+    time_offsets: dict[str, dict[str, int]] = factory(dict)
 
     def namespace(self, ns_type: str) -> Namespace | None:
         for namespace in self.namespaces:
@@ -146,7 +146,7 @@ class Linux:
         return namespace is not None and not namespace.path
 
 
-@dataclass(frozen=True)
+@record
 class Config:
     oci_version: str
     root_path: str  # absolute
@@ -155,9 +155,9 @@ class Config:
     hostname: str = ""
     domainname: str = ""
     mounts: tuple[Mount, ...] = ()
-    hooks: dict[str, tuple[Hook, ...]] = field(default_factory=dict)
-    linux: Linux = field(default_factory=Linux)
-    annotations: dict[str, str] = field(default_factory=dict)
+    hooks: dict[str, tuple[Hook, ...]] = factory(dict)
+    linux: Linux = factory(Linux)
+    annotations: dict[str, str] = factory(dict)
 
 
 # --- typed accessors: each names the field it rejects -------------------------------

@@ -122,9 +122,9 @@ class Container:
 
     def delete(self, force: bool = False) -> None:
         status = self.status()
-        if status is Status.CREATED:
+        if status == Status.CREATED:
             force = True  # as runc: a created container never ran, delete kills it
-        if status is not Status.STOPPED:
+        if status != Status.STOPPED:
             if not force:
                 require("delete", self.id, status)
             self._kill_and_wait()

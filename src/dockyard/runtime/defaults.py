@@ -104,15 +104,17 @@ def docker_default_spec(
     ``cgroupns`` defaults to Docker's choice: a private cgroup namespace only on
     hosts with cgroup v2 alone.
     """
+    if shm_size <= 0:
+        raise ValueError(f"shm_size must be positive, not {shm_size}")
     caps = all_capabilities() if privileged else list(DEFAULT_CAPABILITIES)
     linux: dict[str, Any] = {
+        "namespaces": _namespaces(host_is_cgroup2() if cgroupns is None else cgroupns),
+        "resources": {"devices": _device_rules(privileged)},
         "sysctl": {
             # Docker lets containers ping and bind low ports in their own netns.
             "net.ipv4.ip_unprivileged_port_start": "0",
             "net.ipv4.ping_group_range": "0 2147483647",
         },
-        "resources": {"devices": _device_rules(privileged)},
-        "namespaces": _namespaces(host_is_cgroup2() if cgroupns is None else cgroupns),
     }
     if not privileged:
         linux["maskedPaths"] = masked_paths()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
-from dataclasses import dataclass
+from .records import record
 
 from . import sync, terminal
 from .capabilities import last_cap
@@ -32,7 +32,7 @@ from .state import ContainerState
 _JOIN_ORDER = ("cgroup", "ipc", "uts", "network", "pid", "time", "mount", "user")
 
 
-@dataclass
+@record(frozen=False)
 class ExecOptions:
     console_socket: str | None = None
     preserve_fds: int = 0

@@ -18,7 +18,7 @@ import json
 import os
 import socket
 import sys as _sys
-from dataclasses import dataclass
+from .records import record
 
 from . import rootfs, sync, terminal
 from .config import Config
@@ -30,7 +30,7 @@ from .linux.syscalls import Syscalls
 from .procutil import close_fds_from, reset_signals
 
 
-@dataclass
+@record(frozen=False)
 class InitArgs:
     container_id: str
     config: Config

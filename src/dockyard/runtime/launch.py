@@ -11,12 +11,11 @@ The init is then reparented to the nearest subreaper (a shim, or `run` itself).
 
 from __future__ import annotations
 
-import datetime
 import os
 import pwd
 import signal
 import socket
-from dataclasses import dataclass
+from .records import record
 
 from . import sync
 from .capabilities import last_cap
@@ -30,7 +29,7 @@ from .rootfs import RootfsContext
 from .state import ContainerState, StateDir, process_start_time
 
 
-@dataclass
+@record(frozen=False)
 class CreateOptions:
     console_socket: str | None = None
     pid_file: str | None = None
@@ -70,8 +69,7 @@ def create(root: str, container_id: str, bundle: str, options: CreateOptions) ->
             rootfs=config.root_path,
             pid=init_pid,
             pid_start=process_start_time(init_pid) or 0,
-            created=datetime.datetime.now(datetime.timezone.utc).isoformat().replace(
-                "+00:00", "Z"),
+            created=_now_rfc3339(),
             owner=_owner(),
             annotations=config.annotations,
             cgroup_paths=cgroups.paths(),
@@ -313,6 +311,13 @@ def _namespace_paths(config: Config, pid: int) -> dict[str, str]:
         ns.type: ns.path or f"/proc/{pid}/ns/{c.NAMESPACES[ns.type][1]}"
         for ns in config.linux.namespaces
     }
+
+
+def _now_rfc3339() -> str:
+    import time
+
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
 
 
 def _owner() -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from .records import factory, record
 
 from .linux import constants as c
 
@@ -84,14 +84,14 @@ _RECURSIVE: dict[str, tuple[int, int]] = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class MountOptions:
     flags: int = 0
     propagation: tuple[int, ...] = ()
     data: str = ""
     attr_set: int = 0
     attr_clear: int = 0
-    extensions: frozenset[str] = field(default_factory=frozenset)  # tmpcopyup, ...
+    extensions: frozenset[str] = factory(frozenset)  # tmpcopyup, ...
 
     @property
     def is_bind(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
+from .records import factory, record
 
 from .config import Config, Device, Mount
 from .errors import ConfigError
@@ -42,13 +42,13 @@ PROC_MOUNT_ALLOWED = frozenset(
 _DEVICE_TYPES = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
 
 
-@dataclass(frozen=True)
+@record
 class RootfsContext:
     config: Config
     bundle: str
     # cgroup hierarchies to show under a `cgroup` mount: name -> host directory
     # ("" names the cgroup2 hierarchy).
-    cgroup_dirs: dict[str, str] = field(default_factory=dict)
+    cgroup_dirs: dict[str, str] = factory(dict)
     cgroup2_only: bool = False
     user_namespace: bool = False
 

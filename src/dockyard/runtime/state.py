@@ -18,21 +18,26 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
-from dataclasses import asdict, dataclass, field
-from enum import Enum
 from typing import Any
 
 from .errors import ContainerExists, ContainerNotFound, InvalidState
+from .records import as_dict, factory, record
 
 
-class Status(str, Enum):
-    CREATING = "creating"
-    CREATED = "created"
-    RUNNING = "running"
-    PAUSED = "paused"
-    STOPPED = "stopped"
+class Status(str):
+    """A container status; compare with the constants below (plain strings: the enum
+    module would add to every CLI start)."""
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
+Status.CREATING = Status("creating")  # type: ignore[attr-defined]
+Status.CREATED = Status("created")  # type: ignore[attr-defined]
+Status.RUNNING = Status("running")  # type: ignore[attr-defined]
+Status.PAUSED = Status("paused")  # type: ignore[attr-defined]
+Status.STOPPED = Status("stopped")  # type: ignore[attr-defined]
 
 
 ALLOWED: dict[str, frozenset[Status]] = {
@@ -52,16 +57,19 @@ def require(operation: str, container_id: str, status: Status) -> None:
         raise InvalidState(f"cannot {operation} container {container_id!r} in status {status.value}")
 
 
-_ID = re.compile(r"^[\w+\-.]+$")
+_ID_CHARACTERS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-."
+)
 
 
 def check_id(container_id: str) -> None:
     # The id becomes a directory name: no separators, no "." or "..".
-    if not _ID.match(container_id) or container_id in (".", ".."):
+    if (not container_id or not _ID_CHARACTERS.issuperset(container_id)
+            or container_id in (".", "..")):
         raise InvalidState(f"invalid container id {container_id!r}")
 
 
-@dataclass
+@record(frozen=False)
 class ContainerState:
     id: str
     bundle: str
@@ -70,10 +78,10 @@ class ContainerState:
     pid_start: int  # field 22 of /proc/<pid>/stat, to detect pid reuse
     created: str  # RFC 3339
     owner: str = ""
-    annotations: dict[str, str] = field(default_factory=dict)
-    cgroup_paths: dict[str, str] = field(default_factory=dict)
-    namespace_paths: dict[str, str] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
+    annotations: dict[str, str] = factory(dict)
+    cgroup_paths: dict[str, str] = factory(dict)
+    namespace_paths: dict[str, str] = factory(dict)
+    config: dict[str, Any] = factory(dict)
     exit_status: int | None = None
 
 
@@ -108,7 +116,7 @@ class StateDir:
     def save(self, state: ContainerState) -> None:
         tmp = self.state_file + ".tmp"
         with open(tmp, "w") as file:
-            json.dump(asdict(state), file)
+            json.dump(as_dict(state), file)
             file.flush()
             os.fsync(file.fileno())
         os.rename(tmp, self.state_file)
@@ -122,6 +130,8 @@ class StateDir:
         return ContainerState(**data)
 
     def remove(self) -> None:
+        import shutil
+
         shutil.rmtree(self.path, ignore_errors=True)
 
 
@@ -162,7 +172,7 @@ def oci_state(state: ContainerState, status: Status) -> dict[str, Any]:
     return {
         "ociVersion": state.config.get("ociVersion", "1.2.0"),
         "id": state.id,
-        "pid": state.pid if status is not Status.STOPPED else 0,
+        "pid": state.pid if status != Status.STOPPED else 0,
         "status": status.value,
         "bundle": state.bundle,
         "rootfs": state.rootfs,

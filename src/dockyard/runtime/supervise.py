@@ -9,7 +9,6 @@ import os
 import select
 import signal
 import socket
-import tempfile
 from collections.abc import Iterator
 
 from .procutil import exit_status
@@ -122,6 +121,8 @@ def _copy_window_size(master: int) -> None:
 @contextlib.contextmanager
 def console_listener() -> Iterator[tuple[str, socket.socket]]:
     """A private console socket, for a terminal relayed by the runtime itself."""
+    import tempfile
+
     directory = tempfile.mkdtemp(prefix="dockyard-console-")
     path = os.path.join(directory, "console.sock")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

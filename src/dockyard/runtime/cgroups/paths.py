@@ -30,7 +30,7 @@ def clean_cgroups_path(cgroups_path: str) -> str:
             f"linux.cgroupsPath: {cgroups_path!r} is the systemd driver's slice:prefix:name "
             "form, which dockyard does not support"
         )
-    cleaned = posixpath.normpath("/" + cgroups_path)
+    cleaned = posixpath.normpath("/" + cgroups_path.lstrip("/"))
     if cleaned == "/":
         raise CgroupError(f"linux.cgroupsPath: {cgroups_path!r} names no cgroup")
     return cleaned if cgroups_path.startswith("/") else cleaned.lstrip("/")

@@ -14,17 +14,22 @@ from . import libseccomp
 from .arches import SCMP_ARCHES
 from .enosys import enosys_stub
 from .errors import SeccompError
+from .load import BPF_MAXINSNS
 from .validate import FIELD, RET_ERRNO, Plan, Rule, is_permissive
 
 log = logging.getLogger(__name__)
 
-BPF_MAXINSNS = 4096
 _ENOSYS = 38
 
 
 def build(plan: Plan) -> bytes:
     """The BPF program for ``plan``: ENOSYS prologue + libseccomp's filter."""
-    flt = pyseccomp.SyscallFilter(plan.default_action)
+    try:
+        flt = pyseccomp.SyscallFilter(plan.default_action)
+    except OSError as exc:
+        raise SeccompError(
+            f"{FIELD}.defaultAction", f"rejected by libseccomp: {exc.strerror}"
+        ) from None
     # The runtime sets no_new_privs itself when config.json asks for it; the
     # filter must not imply it.
     flt.set_attr(pyseccomp.Attr.CTL_NNP, 0)
@@ -45,8 +50,9 @@ def build(plan: Plan) -> bytes:
     program = _export(flt)
     if _wants_enosys(plan):
         program = enosys_stub(_last_syscalls(plan, arches)) + program
-    if len(program) // 8 > BPF_MAXINSNS:
-        raise SeccompError(FIELD, f"filter has {len(program) // 8} BPF instructions, over 4096")
+    count = len(program) // 8
+    if count > BPF_MAXINSNS:
+        raise SeccompError(FIELD, f"filter has {count} BPF instructions, over {BPF_MAXINSNS}")
     return program
 
 
@@ -69,8 +75,8 @@ def _add_arches(flt: pyseccomp.SyscallFilter, plan: Plan) -> list[int]:
 
 def _add_rule(flt: pyseccomp.SyscallFilter, rule: Rule, unknown: set[str]) -> None:
     args = [pyseccomp.Arg(c.index, c.op, c.value, c.value_two) for c in rule.conditions]
-    # Several conditions on one argument can never all hold at once; runc reads
-    # them as alternatives, one rule each, and so do we.
+    # runc reads several conditions on one argument as alternatives (one rule
+    # each, as old libseccomp could not combine them); profiles rely on that.
     indexes = [c.index for c in rule.conditions]
     alternatives = [[a] for a in args] if len(set(indexes)) < len(indexes) else [args]
     for name in rule.names:
