@@ -88,9 +88,16 @@ def test_hybrid_layout_of_the_test_vm() -> None:
     layout = detect_layout(HYBRID_MOUNTINFO)
     assert layout.mode is Mode.HYBRID
     assert set(layout.v1) == {
-        "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
+        "cpu",
+        "cpuacct",
+        "cpuset",
+        "memory",
+        "devices",
+        "freezer",
+        "blkio",
+        "pids",
         "name=systemd",
-    }  # fmt: skip
+    }
     assert layout.v1["cpu"].mount_point == "/sys/fs/cgroup/cpu"
     assert layout.v1["cpuacct"].mount_point == "/sys/fs/cgroup/cpuacct"
     assert layout.unified is not None

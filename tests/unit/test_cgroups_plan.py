@@ -26,9 +26,18 @@ def files(plan) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(
     ("shares", "weight"),
-    [(0, 0), (1, 1), (2, 1), (3, 1), (512, 20), (1024, 39), (2048, 79), (262144, 10000),
-     (300000, 10000)],
-)  # fmt: skip
+    [
+        (0, 0),
+        (1, 1),
+        (2, 1),
+        (3, 1),
+        (512, 20),
+        (1024, 39),
+        (2048, 79),
+        (262144, 10000),
+        (300000, 10000),
+    ],
+)
 def test_shares_to_weight(shares: int, weight: int) -> None:
     assert shares_to_weight(shares) == weight
 
@@ -40,16 +49,23 @@ def test_blkio_weight_to_io_weight(blkio: int, io: int) -> None:
 
 @pytest.mark.parametrize(
     ("swap", "memory", "v2"),
-    [(0, 0, 0), (0, -1, -1), (-1, 100, -1), (0, 100, 0), (300, 100, 200), (100, 100, 0),
-     (300, -1, 300)],
-)  # fmt: skip
+    [
+        (0, 0, 0),
+        (0, -1, -1),
+        (-1, 100, -1),
+        (0, 100, 0),
+        (300, 100, 200),
+        (100, 100, 0),
+        (300, -1, 300),
+    ],
+)
 def test_swap_to_v2(swap: int, memory: int, v2: int) -> None:
     assert swap_to_v2(swap, memory, "f") == v2
 
 
 @pytest.mark.parametrize(("swap", "memory"), [(100, 0), (50, 100)])
 def test_swap_to_v2_rejects(swap: int, memory: int) -> None:
-    with pytest.raises(CgroupError, match="^f: "):
+    with pytest.raises(CgroupError, match=r"^f: "):
         swap_to_v2(swap, memory, "f")
 
 
@@ -186,7 +202,7 @@ def test_v1_check_before_update() -> None:
     ],
 )
 def test_v1_validation(resources: dict, message: str) -> None:
-    with pytest.raises(CgroupError, match="^" + message):
+    with pytest.raises(CgroupError, match=r"^" + message):
         plan_v1(resources)
 
 
@@ -386,7 +402,7 @@ def test_v2_memory_unlimited() -> None:
 
 
 def test_v2_memory_swap_without_limit() -> None:
-    with pytest.raises(CgroupError, match="^linux.resources.memory.swap: cannot set a swap"):
+    with pytest.raises(CgroupError, match=r"^linux.resources.memory.swap: cannot set a swap"):
         plan_v2({"memory": {"swap": 64 * MiB}})
 
 
@@ -434,7 +450,7 @@ def test_v2_cpu_burst() -> None:
 
 
 def test_v2_cpu_realtime_is_an_error() -> None:
-    with pytest.raises(CgroupError, match="^linux.resources.cpu.realtimeRuntime: realtime"):
+    with pytest.raises(CgroupError, match=r"^linux.resources.cpu.realtimeRuntime: realtime"):
         plan_v2({"cpu": {"realtimeRuntime": 1000}})
 
 
@@ -500,7 +516,7 @@ def test_v2_devices_are_still_validated() -> None:
 
 
 def test_v2_network_has_no_equivalent() -> None:
-    with pytest.raises(CgroupError, match="^linux.resources.network: net_cls and net_prio"):
+    with pytest.raises(CgroupError, match=r"^linux.resources.network: net_cls and net_prio"):
         plan_v2({"network": {"classID": 1}})
 
 
@@ -520,10 +536,13 @@ def test_v2_unified_is_written_as_given_and_last() -> None:
         Write("io", "io.max", "8:0 rbps=1", "linux.resources.unified.io.max", unified=True),
         Write("io", "io.max", "8:16 wbps=2", "linux.resources.unified.io.max", unified=True),
         Write(
-            "", "cgroup.max.descendants", "10", "linux.resources.unified.cgroup.max.descendants",
+            "",
+            "cgroup.max.descendants",
+            "10",
+            "linux.resources.unified.cgroup.max.descendants",
             unified=True,
         ),
-    ]  # fmt: skip
+    ]
     assert plan.writes[0].file == "pids.max"
 
 
@@ -563,7 +582,7 @@ def test_hybrid_without_the_controller_anywhere_names_the_field() -> None:
         match=r"^linux.resources.hugepageLimits\[0\]: the hugetlb cgroup controller is not",
     ):
         plan_for_host(resources, v1_controllers=VM_V1, unified_controllers=set())
-    with pytest.raises(CgroupError, match="^linux.resources.network.classID: the net_cls"):
+    with pytest.raises(CgroupError, match=r"^linux.resources.network.classID: the net_cls"):
         plan_for_host({"network": {"classID": 1}}, v1_controllers=VM_V1, unified_controllers=set())
 
 
@@ -579,14 +598,14 @@ def test_hybrid_unified_keys_go_to_cgroup2_when_it_has_the_controller() -> None:
         {"unified": {"hugetlb.2MB.max": "0"}}, v1_controllers=VM_V1, unified_controllers={"hugetlb"}
     )
     assert [(w.unified, w.file) for w in plan.writes] == [(True, "hugetlb.2MB.max")]
-    with pytest.raises(CgroupError, match="^linux.resources.unified.memory.high: the memory"):
+    with pytest.raises(CgroupError, match=r"^linux.resources.unified.memory.high: the memory"):
         plan_for_host(
             {"unified": {"memory.high": "max"}}, v1_controllers=VM_V1, unified_controllers=set()
         )
 
 
 def test_legacy_refuses_unified() -> None:
-    with pytest.raises(CgroupError, match="^linux.resources.unified: needs cgroup v2"):
+    with pytest.raises(CgroupError, match=r"^linux.resources.unified: needs cgroup v2"):
         plan_for_host(
             {"unified": {"memory.high": "max"}}, v1_controllers=VM_V1, unified_controllers=None
         )
@@ -606,7 +625,7 @@ def test_unified_host_checks_the_available_controllers() -> None:
     resources = {"pids": {"limit": 5}, "memory": {"limit": MiB}}
     plan = plan_for_host(resources, v1_controllers=[], unified_controllers={"pids", "memory"})
     assert [w.file for w in plan.writes] == ["pids.max", "memory.max"]
-    with pytest.raises(CgroupError, match="^linux.resources.pids.limit: the pids controller"):
+    with pytest.raises(CgroupError, match=r"^linux.resources.pids.limit: the pids controller"):
         plan_for_host(resources, v1_controllers=[], unified_controllers={"memory"})
 
 

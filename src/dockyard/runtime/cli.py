@@ -109,7 +109,7 @@ class Logger:
             return
         import datetime
 
-        now = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        now = datetime.datetime.now(datetime.UTC).isoformat()
         if self.fmt == "json":
             line = json.dumps({"level": level, "msg": message, "time": now})
         else:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-from .records import factory, record
 from typing import Any
 
 from .errors import ConfigError
 from .linux.constants import NAMESPACES
+from .records import factory, record
 
 # Linux resource numbers (asm-generic/resource.h); Python's `resource` lacks some.
 RLIMITS: dict[str, int] = {
@@ -320,7 +320,8 @@ def _parse_mounts(raw: Any) -> tuple[Mount, ...]:
         if not destination:
             raise ConfigError(f"{name}.destination", "is required")
         # Relative destinations are deprecated and mean relative to "/".
-        destination = "/" + destination.lstrip("/") if not destination.startswith("/") else destination
+        if not destination.startswith("/"):
+            destination = "/" + destination
         mounts.append(
             Mount(
                 destination=os.path.normpath(destination),
@@ -500,9 +501,8 @@ def parse_config(raw: Any, bundle: str) -> Config:
     linux = _parse_linux(data.get("linux"))
     hostname = _str(data.get("hostname"), "hostname")
     domainname = _str(data.get("domainname"), "domainname")
-    if (hostname or domainname) and not linux.new_namespace("uts"):
-        if linux.namespace("uts") is None:
-            raise ConfigError("hostname", "setting a hostname needs a uts namespace")
+    if (hostname or domainname) and linux.namespace("uts") is None:
+        raise ConfigError("hostname", "setting a hostname needs a uts namespace")
     if linux.namespace("mount") is None:
         raise ConfigError("linux.namespaces", "a mount namespace is required")
     _check_sysctls(linux)

@@ -93,11 +93,9 @@ class Container:
             poller = select.poll()
             poller.register(fifo, select.POLLIN)
             poller.register(pidfd, select.POLLIN)
-            while True:
-                for fd, _ in poller.poll():
-                    if fd == fifo:
-                        return True
-                    return False
+            ready = poller.poll()
+            # The fifo wins if both are ready: the init opened it, then exited.
+            return any(fd == fifo for fd, _ in ready)
         finally:
             os.close(pidfd)
 
@@ -197,12 +195,9 @@ class Container:
         config = parse_config(self.state.config, self.state.bundle)
         seccomp: tuple[Any, Any] = (None, None)
         if config.linux.seccomp is not None:
-            from pathlib import Path
+            from .launch import seccomp_for
 
-            from .seccomp import compile_bpf, load_bpf
-
-            cache = Path(os.path.dirname(self.dir.root) or "/") / ".seccomp-cache"
-            seccomp = (compile_bpf(config.linux.seccomp, cache_dir=cache), load_bpf)
+            seccomp = seccomp_for(config.linux.seccomp, self.dir.root)
         return spawn(self.state, process, ExecOptions(console_socket, preserve_fds),
                      self.cgroups, seccomp)
 

@@ -15,6 +15,7 @@ import os
 import re
 from typing import Any
 
+from .capabilities import CAPABILITIES, last_cap
 from .seccomp import default_profile, docker_to_oci
 
 OCI_VERSION = "1.2.0"
@@ -38,17 +39,8 @@ DEFAULT_CAPABILITIES = (
     "CAP_AUDIT_WRITE",
 )
 
-# Every capability, in kernel bit order (<linux/capability.h>); --privileged gets
-# those up to /proc/sys/kernel/cap_last_cap.
-_CAPABILITY_NAMES = """
-    CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP
-    LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER
-    SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE
-    SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP
-    MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF
-    CHECKPOINT_RESTORE
-"""
-ALL_CAPABILITIES = tuple(f"CAP_{name}" for name in _CAPABILITY_NAMES.split())
+# Every capability, in kernel bit order; --privileged gets those up to cap_last_cap.
+ALL_CAPABILITIES = tuple(f"CAP_{name}" for name in CAPABILITIES)
 
 MASKED_PATHS = (
     "/proc/acpi",
@@ -136,12 +128,7 @@ def docker_default_spec(
 
 def all_capabilities() -> list[str]:
     """Every capability this kernel knows: what ``--privileged`` gets."""
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as file:
-            highest = int(file.read())
-    except (OSError, ValueError):
-        highest = len(ALL_CAPABILITIES) - 1
-    return list(ALL_CAPABILITIES[: highest + 1])
+    return list(ALL_CAPABILITIES[: last_cap() + 1])
 
 
 def masked_paths() -> list[str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-from .records import record
 
 from . import sync, terminal
 from .capabilities import last_cap
@@ -25,6 +24,7 @@ from .init import _forbid_imports
 from .linux import constants as c
 from .linux.syscalls import LinuxSyscalls, Syscalls
 from .procutil import close_fds_from, reset_signals
+from .records import record
 from .state import ContainerState
 
 # Joined in this order: the user namespace last (see launch._join_namespaces), the
@@ -97,7 +97,7 @@ def _joiner(sys: Syscalls, sock: socket.socket, ns_fds: list[tuple[str, int]],
             _process(sys, sock, process, console, container_id, seccomp, preserve_fds,
                      highest_cap)
         sync.send(sock, sync.CHILD_PID, pid=pid)
-    except BaseException as err:  # noqa: BLE001
+    except BaseException as err:
         _send_error(sock, err)
         os._exit(1)
     os._exit(0)
@@ -136,7 +136,7 @@ def _process(sys: Syscalls, sock: socket.socket, process: Process,
             close_fds_from(first)
         reset_signals()
         os.execve(program, list(process.args), env)
-    except BaseException as err:  # noqa: BLE001
+    except BaseException as err:
         _send_error(sock, err)
         os._exit(126 if isinstance(err, OSError) else 1)
 

@@ -18,7 +18,6 @@ import json
 import os
 import socket
 import sys as _sys
-from .records import record
 
 from . import rootfs, sync, terminal
 from .config import Config
@@ -28,6 +27,7 @@ from .hooks import run_hooks
 from .linux import constants as c
 from .linux.syscalls import Syscalls
 from .procutil import close_fds_from, reset_signals
+from .records import record
 
 
 @record(frozen=False)
@@ -65,7 +65,7 @@ def run_init(sys: Syscalls, args: InitArgs) -> None:
     """Never returns: execs the user program or exits non-zero after reporting."""
     try:
         program, env = _setup(sys, args)
-    except BaseException as err:  # noqa: BLE001 - every failure must reach the parent
+    except BaseException as err:
         _report(args.sync_sock, err)
         os._exit(1)
     _wait_for_start(args)
@@ -78,7 +78,7 @@ def run_init(sys: Syscalls, args: InitArgs) -> None:
         process = args.config.process
         assert process is not None
         os.execve(program, list(process.args), env)
-    except BaseException as err:  # noqa: BLE001
+    except BaseException as err:
         message = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         os.write(2, f"dockyard-runtime: exec {args.config.process.args[0]}: {message}\n"
                  .encode())  # type: ignore[union-attr]

@@ -15,7 +15,6 @@ import os
 import pwd
 import signal
 import socket
-from .records import record
 
 from . import sync
 from .capabilities import last_cap
@@ -25,6 +24,7 @@ from .hooks import run_hooks
 from .init import InitArgs, run_init
 from .linux import constants as c
 from .linux.syscalls import LinuxSyscalls, Syscalls
+from .records import record
 from .rootfs import RootfsContext
 from .state import ContainerState, StateDir, process_start_time
 
@@ -94,17 +94,20 @@ def _prepare_seccomp(config: Config, root: str):  # type: ignore[no-untyped-def]
     imported once the init is inside the container root."""
     if config.linux.seccomp is None:
         return None, None
-    from .seccomp import compile_bpf, load_bpf
-
-    cache = os.path.join(os.path.dirname(os.path.abspath(root)) or "/", ".seccomp-cache")
-    program = compile_bpf(config.linux.seccomp, cache_dir=_cache_path(cache))
-    return program, load_bpf
+    return seccomp_for(config.linux.seccomp, root)
 
 
-def _cache_path(path: str):  # type: ignore[no-untyped-def]
+def seccomp_for(oci_seccomp: dict, root: str):  # type: ignore[no-untyped-def, type-arg]
+    """(BPF program, loader) for a linux.seccomp section; the cache sits beside the
+    state root, so every container with the same profile shares one compile."""
     from pathlib import Path
 
-    return Path(path)
+    from .seccomp import compile_bpf, filter_flags, load_bpf
+
+    cache = Path(os.path.dirname(os.path.abspath(root)) or "/") / ".seccomp-cache"
+    program = compile_bpf(oci_seccomp, cache_dir=cache)
+    flags = filter_flags(oci_seccomp)
+    return program, lambda bpf: load_bpf(bpf, flags)
 
 
 def _open_cgroups(config: Config, container_id: str):  # type: ignore[no-untyped-def]
@@ -245,7 +248,7 @@ def _intermediate(sys: Syscalls, args: InitArgs) -> None:
         if pid == 0:
             run_init(sys, args)
         sync.send(sock, sync.CHILD_PID, pid=pid)
-    except BaseException as err:  # noqa: BLE001 - report, never unwind into the parent
+    except BaseException as err:
         message = str(err.args[1]) if isinstance(err, OSError) and len(err.args) > 1 else str(err)
         if isinstance(err, OSError) and err.filename:
             message = f"{err.filename}: {err.strerror}"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from .records import factory, record
-
 from .linux import constants as c
+from .records import factory, record
 
 # option -> (flags to set, flags to clear)
 _FLAGS: dict[str, tuple[int, int]] = {

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-class factory:  # noqa: N801 - reads like dataclasses.field(default_factory=...)
+class factory:
     """A default made fresh for each instance (for lists and dicts)."""
 
     def __init__(self, make: Callable[[], Any]) -> None:
@@ -26,7 +26,7 @@ def record(cls: type[T] | None = None, *, frozen: bool = True) -> Any:
         names = tuple(cls.__dict__.get("__annotations__", {}))
         defaults = {name: cls.__dict__[name] for name in names if name in cls.__dict__}
 
-        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
             if len(args) > len(names):
                 raise TypeError(f"{cls.__name__} takes at most {len(names)} arguments")
             values = dict(zip(names, args, strict=False))
@@ -42,16 +42,16 @@ def record(cls: type[T] | None = None, *, frozen: bool = True) -> Any:
                     values[name] = default.make() if isinstance(default, factory) else default
                 object.__setattr__(self, name, values[name])
 
-        def __repr__(self: Any) -> str:  # noqa: N807
+        def __repr__(self: Any) -> str:
             fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
             return f"{cls.__name__}({fields})"
 
-        def __eq__(self: Any, other: object) -> bool:  # noqa: N807
+        def __eq__(self: Any, other: object) -> bool:
             if other.__class__ is not self.__class__:
                 return NotImplemented
             return all(getattr(self, n) == getattr(other, n) for n in names)
 
-        def __setattr__(self: Any, name: str, value: Any) -> None:  # noqa: N807
+        def __setattr__(self: Any, name: str, value: Any) -> None:
             raise AttributeError(f"{cls.__name__} is immutable; cannot set {name}")
 
         cls.__init__ = __init__  # type: ignore[misc]

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import stat
-from .records import factory, record
 
 from .config import Config, Device, Mount
 from .errors import ConfigError
 from .linux import constants as c
 from .linux.syscalls import Syscalls
 from .mountopts import parse_options, propagation_flags
+from .records import factory, record
 from .saferoot import ensure_file, fd_path, is_symlink, mkdir_all, open_in_root
 
 # Always present in a container (runtime-spec config-linux.md "Default Devices").

@@ -54,7 +54,9 @@ ALLOWED: dict[str, frozenset[Status]] = {
 
 def require(operation: str, container_id: str, status: Status) -> None:
     if status not in ALLOWED[operation]:
-        raise InvalidState(f"cannot {operation} container {container_id!r} in status {status.value}")
+        raise InvalidState(
+            f"cannot {operation} container {container_id!r} in status {status.value}"
+        )
 
 
 _ID_CHARACTERS = frozenset(
