@@ -16,8 +16,9 @@ Fixtures
                               ``config(args, **kw)``, ``bundle(config, rootfs=..)``.
 ``config``                    ``config(args=("sh",), **kw) -> dict``: tests/oci.py's minimal
                               config with a unique cgroupsPath.
-``bundle``                    ``bundle(config=None, *, rootfs=True, name=None) -> Path``: a bundle
-                              dir with ``config.json`` and a private copy of the busybox rootfs.
+``bundle``                    ``bundle(config=None, *, rootfs=True, name=None, parent=None) -> Path``:
+                              a bundle dir (under ``parent``, default the test's tmp_path) with
+                              ``config.json`` and a private copy of the busybox rootfs.
 ``runtime``                   :class:`Runtime` for the runtime under test (skips if none).
 ``runc``                      :class:`Runtime` for Debian's runc (skips if absent).
 """
@@ -274,11 +275,16 @@ class TestContext:
         return oci.minimal_config(list(args), **kw)
 
     def bundle(
-        self, config: dict | None = None, *, rootfs: bool | Path = True, name: str | None = None
+        self,
+        config: dict | None = None,
+        *,
+        rootfs: bool | Path = True,
+        name: str | None = None,
+        parent: Path | None = None,
     ) -> Path:
         """A fresh bundle directory with ``config.json`` and a private copy of the rootfs."""
         config = self.config() if config is None else config
-        path = self.tmp / (name or f"bundle{next(self._bundles)}")
+        path = (parent or self.tmp) / (name or f"bundle{next(self._bundles)}")
         src = self.rootfs if rootfs is True else (rootfs or None)
         write_bundle(path, config, src)
         return path

@@ -76,7 +76,9 @@ def cgroup() -> Iterator[CgroupManager]:
                 _remove_by_force(Path(path).parent)
             if subtree is not None:
                 for controller in set(subtree.read_text().split()) - enabled_before:
-                    subtree.write_text(f"-{controller}")
+                    # refused (EBUSY) while another user's cgroup below still needs it
+                    with contextlib.suppress(OSError):
+                        subtree.write_text(f"-{controller}")
 
 
 @pytest.fixture
@@ -196,7 +198,7 @@ def test_hugetlb_goes_where_the_host_has_it(cgroup: CgroupManager) -> None:
     cgroup.apply({"hugepageLimits": [{"pageSize": "2MB", "limit": 2 * MiB}]})
     value = _read(cgroup, "hugetlb", "hugetlb.2MB.limit_in_bytes", "hugetlb.2MB.max")
     assert value == str(2 * MiB)
-    if layout.mode is Mode.HYBRID and "hugetlb" not in layout.v1:
+    if layout.mode == Mode.HYBRID and "hugetlb" not in layout.v1:
         assert "hugetlb" in (Path(cgroup.paths()[""]).parent / "cgroup.subtree_control").read_text()
 
 

@@ -366,7 +366,7 @@ def test_spec(runtime, tmp_path):
 
 
 def test_state_pid_matches_container_init(runtime, running):
-    cid, _, pid = running
+    _, _, pid = running
     # the pid in state is the container's pid 1, seen from the host
     assert status_field(pid, "NSpid").split()[-1] == "1"
     assert os.readlink(f"/proc/{pid}/ns/pid") != os.readlink("/proc/self/ns/pid")

@@ -86,7 +86,7 @@ LEGACY_SELF_CGROUP = """\
 
 def test_hybrid_layout_of_the_test_vm() -> None:
     layout = detect_layout(HYBRID_MOUNTINFO)
-    assert layout.mode is Mode.HYBRID
+    assert layout.mode == Mode.HYBRID
     assert set(layout.v1) == {
         "cpu",
         "cpuacct",
@@ -107,7 +107,7 @@ def test_hybrid_layout_of_the_test_vm() -> None:
 
 def test_unified_layout() -> None:
     layout = detect_layout(UNIFIED_MOUNTINFO)
-    assert layout.mode is Mode.UNIFIED
+    assert layout.mode == Mode.UNIFIED
     assert layout.v1 == {}
     assert layout.unified is not None
     assert layout.unified.mount_point == "/sys/fs/cgroup"
@@ -116,7 +116,7 @@ def test_unified_layout() -> None:
 
 def test_legacy_layout_with_comounted_controllers() -> None:
     layout = detect_layout(LEGACY_MOUNTINFO)
-    assert layout.mode is Mode.LEGACY
+    assert layout.mode == Mode.LEGACY
     assert layout.unified is None
     assert layout.v1["cpu"] is layout.v1["cpuacct"]
     assert layout.v1["cpu"].mount_point == "/sys/fs/cgroup/cpu,cpuacct"
@@ -142,7 +142,7 @@ def test_only_named_systemd_next_to_cgroup2_is_unified() -> None:
         "40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n"
         "41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n"
     )
-    assert detect_layout(mountinfo).mode is Mode.UNIFIED
+    assert detect_layout(mountinfo).mode == Mode.UNIFIED
 
 
 def test_no_cgroups_at_all() -> None:

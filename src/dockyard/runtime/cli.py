@@ -352,15 +352,31 @@ def cmd_spec(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_size(value: str) -> int:
+    """runc's byte sizes: plain numbers, or with a binary suffix (64M, 1g, 512KiB); -1."""
+    text = value.strip().lower().removesuffix("ib").removesuffix("b")
+    scale = 1
+    if text and text[-1] in "kmgtp":
+        scale = 1024 ** ("kmgtp".index(text[-1]) + 1)
+        text = text[:-1]
+    try:
+        return int(float(text) * scale) if scale > 1 else int(text)
+    except ValueError:
+        raise ValueError(f"invalid size {value!r}") from None
+
+
 def _resources_from_flags(args: argparse.Namespace) -> dict[str, Any]:
     def number(value: str | None) -> int | None:
         return None if value is None else int(value)
 
+    def size(value: str | None) -> int | None:
+        return None if value is None else parse_size(value)
+
     resources: dict[str, Any] = {}
     memory = {
-        "limit": number(args.memory), "swap": number(args.memory_swap),
-        "reservation": number(args.memory_reservation), "kernel": number(args.kernel_memory),
-        "kernelTCP": number(args.kernel_memory_tcp),
+        "limit": size(args.memory), "swap": size(args.memory_swap),
+        "reservation": size(args.memory_reservation), "kernel": size(args.kernel_memory),
+        "kernelTCP": size(args.kernel_memory_tcp),
     }
     cpu = {
         "shares": number(args.cpu_shares), "quota": number(args.cpu_quota),
@@ -418,7 +434,8 @@ def _exec_process(args: argparse.Namespace, container_config: dict[str, Any]):  
         base.setdefault("user", {})["additionalGids"] = args.additional_gids
     if args.cap:
         caps = dict(base.get("capabilities") or {})
-        for key in ("bounding", "effective", "permitted", "ambient"):
+        # Ambient caps must also be permitted and inheritable, or the kernel refuses them.
+        for key in ("bounding", "effective", "permitted", "inheritable", "ambient"):
             caps[key] = list(dict.fromkeys(list(caps.get(key) or []) + args.cap))
         base["capabilities"] = caps
     if args.no_new_privs:

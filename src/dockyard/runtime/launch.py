@@ -25,7 +25,7 @@ from .init import InitArgs, run_init
 from .linux import constants as c
 from .linux.syscalls import LinuxSyscalls, Syscalls
 from .records import record
-from .rootfs import RootfsContext
+from .rootfs import RootfsContext, effective_resources
 from .state import ContainerState, StateDir, process_start_time
 
 
@@ -192,7 +192,7 @@ def _drive(config: Config, bundle: str, container_id: str, sock: socket.socket,
         # Limits are set once the mounts are done (the device rules would otherwise
         # stop the init creating /dev nodes), and before the hooks, which may
         # adjust them.
-        cgroups.apply(config.linux.resources)
+        cgroups.apply(effective_resources(config))
         state = _hook_state(config, bundle, container_id, init_pid)
         run_hooks("prestart", config.hooks.get("prestart", ()), state)
         run_hooks("createRuntime", config.hooks.get("createRuntime", ()), state)

@@ -360,3 +360,32 @@ def mask_path(sys: Syscalls, path: str) -> None:
     else:
         return
     sys.mount("tmpfs", path, "tmpfs", c.MS_RDONLY, "nr_blocks=1,nr_inodes=1")
+
+
+# Device cgroup rules every container gets after its own (runc's AllowedDevices):
+# mknod of anything, and the default nodes, ptys, /dev/ptmx and /dev/net/tun usable.
+ALWAYS_ALLOWED_DEVICES: tuple[dict[str, object], ...] = (
+    {"allow": True, "type": "c", "access": "m"},
+    {"allow": True, "type": "b", "access": "m"},
+    *({"allow": True, "type": "c", "major": d.major, "minor": d.minor, "access": "rwm"}
+      for d in DEFAULT_DEVICES),
+    {"allow": True, "type": "c", "major": 136, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
+)
+
+
+def effective_resources(config: Config) -> dict[str, object]:
+    """linux.resources with the device rules the runtime adds: the defaults above and
+    every node of linux.devices, after the config's own (later rules win)."""
+    resources = dict(config.linux.resources)
+    if "devices" not in resources and not config.linux.devices:
+        return resources
+    rules = list(resources.get("devices") or [])
+    rules.extend(ALWAYS_ALLOWED_DEVICES)
+    for device in config.linux.devices:
+        if device.type in ("c", "b"):
+            rules.append({"allow": True, "type": device.type, "major": device.major,
+                          "minor": device.minor, "access": "rwm"})
+    resources["devices"] = rules
+    return resources

@@ -5,9 +5,8 @@ Pure parsing: the callers read the files (and the v2 ``cgroup.controllers``) the
 
 from __future__ import annotations
 
-import enum
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .errors import CgroupError
 
@@ -36,26 +35,26 @@ UNIFIED = ""  # the key of the cgroup2 hierarchy, as in runc's state.json cgroup
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
-class Mode(enum.Enum):
+class Mode:
+    """The three layouts (plain strings: no enum on the CLI's start-up path)."""
+
     LEGACY = "legacy"  # v1 only
     HYBRID = "hybrid"  # v1 controllers plus a cgroup2 mount with (at most) the rest
     UNIFIED = "unified"  # cgroup2 only
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(NamedTuple):
     """One mounted hierarchy: where it is, and which cgroup its mount point shows."""
 
     mount_point: str
     root: str  # the cgroup path (as in /proc/self/cgroup) that the mount point shows
 
 
-@dataclass(frozen=True)
-class CgroupLayout:
-    mode: Mode
+class CgroupLayout(NamedTuple):
+    mode: str  # a Mode
     v1: dict[str, Mount]  # controller (or "name=systemd") -> mount; co-mounted ones share one
     unified: Mount | None
-    unified_controllers: frozenset[str] = field(default_factory=frozenset)
+    unified_controllers: frozenset[str] = frozenset()
 
     def hierarchies(self) -> dict[str, Mount]:
         """Every hierarchy a container joins, keyed like paths(): controller, '' for cgroup2."""

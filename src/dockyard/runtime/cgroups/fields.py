@@ -28,9 +28,6 @@ class Fields:
     def has(self, key: str) -> bool:
         return self._obj.get(key) is not None
 
-    def raw(self, key: str) -> object:
-        return self._obj.get(key)
-
     def sub(self, key: str) -> Fields:
         return Fields(self._obj.get(key), self.path(key))
 

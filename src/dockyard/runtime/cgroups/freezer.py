@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 from .fsio import read_keyed, read_text, wait_until, write_value
 
 
-def freeze_v1(cgroup: Path, timeout: float) -> None:
-    state = cgroup / "freezer.state"
+def freeze_v1(cgroup: str, timeout: float) -> None:
+    state = os.path.join(cgroup, "freezer.state")
 
     def frozen() -> bool:
         # asked again on every check: a task forked while FREEZING can keep the cgroup there
@@ -20,24 +20,25 @@ def freeze_v1(cgroup: Path, timeout: float) -> None:
         raise TimeoutError(f"cgroup {cgroup} did not freeze within {timeout}s")
 
 
-def thaw_v1(cgroup: Path) -> None:
-    write_value(cgroup / "freezer.state", "THAWED")
+def thaw_v1(cgroup: str) -> None:
+    write_value(os.path.join(cgroup, "freezer.state"), "THAWED")
 
 
-def is_frozen_v1(cgroup: Path) -> bool:
-    return (read_text(cgroup / "freezer.state") or "").strip() == "FROZEN"
+def is_frozen_v1(cgroup: str) -> bool:
+    return (read_text(os.path.join(cgroup, "freezer.state")) or "").strip() == "FROZEN"
 
 
-def freeze_v2(cgroup: Path, timeout: float) -> None:
-    write_value(cgroup / "cgroup.freeze", "1")
-    if not wait_until(lambda: is_frozen_v2(cgroup), timeout, events=cgroup / "cgroup.events"):
-        write_value(cgroup / "cgroup.freeze", "0")  # never leave it half frozen
+def freeze_v2(cgroup: str, timeout: float) -> None:
+    write_value(os.path.join(cgroup, "cgroup.freeze"), "1")
+    events = os.path.join(cgroup, "cgroup.events")
+    if not wait_until(lambda: is_frozen_v2(cgroup), timeout, events=events):
+        write_value(os.path.join(cgroup, "cgroup.freeze"), "0")  # never leave it half frozen
         raise TimeoutError(f"cgroup {cgroup} did not freeze within {timeout}s")
 
 
-def thaw_v2(cgroup: Path) -> None:
-    write_value(cgroup / "cgroup.freeze", "0")
+def thaw_v2(cgroup: str) -> None:
+    write_value(os.path.join(cgroup, "cgroup.freeze"), "0")
 
 
-def is_frozen_v2(cgroup: Path) -> bool:
-    return read_keyed(cgroup / "cgroup.events").get("frozen") == 1
+def is_frozen_v2(cgroup: str) -> bool:
+    return read_keyed(os.path.join(cgroup, "cgroup.events")).get("frozen") == 1

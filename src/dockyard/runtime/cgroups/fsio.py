@@ -1,4 +1,7 @@
-"""The few file operations cgroups need: whole-value reads and writes, and waiting."""
+"""The few file operations cgroups need: whole-value reads and writes, and waiting.
+
+Paths are plain strings (os.path): pathlib costs the runtime CLI ~5 ms of start-up.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +9,22 @@ import os
 import select
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 # v1 has no change notification for freezer.state or cgroup.procs: poll with a backoff
 _FIRST_BACKOFF_S = 0.001
 _MAX_BACKOFF_S = 0.05
 
 
-def read_text(path: Path) -> str | None:
+def read_text(path: str) -> str | None:
     """The file's text, or None when it does not exist."""
     try:
-        return path.read_text()
+        with open(path) as f:
+            return f.read()
     except FileNotFoundError:
         return None
 
 
-def read_int(path: Path) -> int | None:
+def read_int(path: str) -> int | None:
     """A single number; None for a missing file or 'max'."""
     text = read_text(path)
     if text is None or text.strip() in ("", "max"):
@@ -29,7 +32,7 @@ def read_int(path: Path) -> int | None:
     return int(text.split()[0])
 
 
-def read_keyed(path: Path) -> dict[str, int]:
+def read_keyed(path: str) -> dict[str, int]:
     """A ``key value`` per line file (memory.stat, cpu.stat, memory.events, ...)."""
     found = {}
     for line in (read_text(path) or "").splitlines():
@@ -39,7 +42,12 @@ def read_keyed(path: Path) -> dict[str, int]:
     return found
 
 
-def write_value(path: Path, value: str) -> None:
+def read_words(path: str) -> set[str]:
+    """The words of a list file such as cgroup.controllers; empty when it is missing."""
+    return set((read_text(path) or "").split())
+
+
+def write_value(path: str, value: str) -> None:
     """One write(2) of ``value``: cgroup files act on each write, so never split it.
 
     No O_CREAT: a missing file must fail with ENOENT (the controller or knob is absent).
@@ -51,7 +59,7 @@ def write_value(path: Path, value: str) -> None:
         os.close(fd)
 
 
-def wait_until(done: Callable[[], bool], timeout: float, events: Path | None = None) -> bool:
+def wait_until(done: Callable[[], bool], timeout: float, events: str | None = None) -> bool:
     """Wait until ``done()``: woken by changes of a cgroup2 ``events`` file when there is one
     (kernfs signals POLLPRI), else by polling with a short backoff. False on timeout."""
     deadline = time.monotonic() + timeout
@@ -69,7 +77,7 @@ def wait_until(done: Callable[[], bool], timeout: float, events: Path | None = N
             if fd is not None:
                 poller = select.poll()
                 poller.register(fd, select.POLLPRI)
-                # bounded, in case a change was signalled before we armed it
+                # bounded, in case the file is not a kernfs one that notifies
                 poller.poll(min(remaining, 0.1) * 1000)
             else:
                 time.sleep(min(backoff, remaining))
@@ -79,7 +87,7 @@ def wait_until(done: Callable[[], bool], timeout: float, events: Path | None = N
             os.close(fd)
 
 
-def _open_events(events: Path | None) -> int | None:
+def _open_events(events: str | None) -> int | None:
     if events is None:
         return None
     try:

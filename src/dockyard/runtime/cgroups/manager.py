@@ -1,28 +1,25 @@
 """One container's cgroup in every hierarchy: create, join, limit, freeze, kill, remove.
 
 The manager is described entirely by its directories (``paths()``), so that a later CLI call
-(state, kill, pause, delete) rebuilds it from state.json with ``from_paths()``.
+(state, kill, pause, delete) rebuilds it from state.json with ``from_paths()``. Those calls
+start a fresh interpreter each, so the planners and stats are imported only when used,
+warnings are returned rather than logged, and paths are strings (no pathlib, no logging).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import signal
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
-from . import freezer, stats
+from . import freezer
 from .detect import SYSTEMD, UNIFIED, Mode
 from .errors import CgroupError
-from .fsio import read_int, read_text, wait_until, write_value
-from .plan import plan_for_host
+from .fsio import read_int, read_text, read_words, wait_until, write_value
 from .writes import Write
-
-log = logging.getLogger(__name__)
 
 # where to read the member pids on v1: any hierarchy will do, these are the likeliest
 _PIDS_SOURCES = ("freezer", "pids", "memory", "devices", "cpu", "cpuacct", "cpuset", "blkio")
@@ -30,9 +27,13 @@ DEFAULT_TIMEOUT_S = 5.0
 
 
 class CgroupManager:
-    def __init__(self, v1: Mapping[str, str | Path], unified: str | Path | None = None) -> None:
-        self._v1 = {name: Path(path) for name, path in v1.items()}
-        self._unified = Path(unified) if unified else None
+    def __init__(
+        self,
+        v1: Mapping[str, str | os.PathLike[str]],
+        unified: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self._v1 = {name: os.fspath(path) for name, path in v1.items()}
+        self._unified = os.fspath(unified) if unified else None
         if not self._v1 and self._unified is None:
             raise CgroupError("cgroups: a manager needs at least one hierarchy")
 
@@ -44,13 +45,14 @@ class CgroupManager:
 
     def paths(self) -> dict[str, str]:
         """Controller (or 'name=systemd') -> absolute directory; '' is the cgroup2 one."""
-        found = {name: str(path) for name, path in self._v1.items()}
+        found = dict(self._v1)
         if self._unified is not None:
-            found[UNIFIED] = str(self._unified)
+            found[UNIFIED] = self._unified
         return found
 
     @property
-    def mode(self) -> Mode:
+    def mode(self) -> str:
+        """Mode.LEGACY, Mode.HYBRID or Mode.UNIFIED."""
         if self._unified is None:
             return Mode.LEGACY
         return Mode.HYBRID if self._v1 else Mode.UNIFIED
@@ -62,21 +64,27 @@ class CgroupManager:
             if d == cpuset:
                 _make_cpuset(d)
             else:
-                d.mkdir(parents=True, exist_ok=True)
-        if self.mode is Mode.UNIFIED:
-            assert self._unified is not None
+                os.makedirs(d, exist_ok=True)
+        if self._unified is not None and self.mode == Mode.UNIFIED:
             top = _hierarchy_root(self._unified, "cgroup.controllers")
-            self._enable((read_text(top / "cgroup.controllers") or "").split())
+            self._enable(read_words(os.path.join(top, "cgroup.controllers")))
 
     def add_pid(self, pid: int) -> None:
         """Move ``pid`` into the cgroup of every hierarchy (before it runs the container)."""
         for d in self._dirs():
-            _write(d, Write("", "cgroup.procs", str(pid), "cgroup.procs"))
+            try:
+                write_value(os.path.join(d, "cgroup.procs"), str(pid))
+            except OSError as error:
+                raise CgroupError(
+                    f"cgroups: cannot move pid {pid} into {d}: {error.strerror}"
+                ) from error
 
     def apply(self, resources: Mapping[str, Any] | None) -> list[str]:
-        """Write the limits of an OCI ``linux.resources``; returns (and logs) the warnings."""
+        """Write the limits of an OCI ``linux.resources``; returns the warnings to show."""
+        from .plan import plan_for_host
+
         memory = self._v1.get("memory")
-        current = read_int(memory / "memory.limit_in_bytes") if memory else None
+        current = read_int(os.path.join(memory, "memory.limit_in_bytes")) if memory else None
         plan = plan_for_host(
             resources,
             v1_controllers=[name for name in self._v1 if name != SYSTEMD],
@@ -92,8 +100,6 @@ class CgroupManager:
             directory = self._unified if write.unified else self._v1[write.controller]
             assert directory is not None
             _write(directory, write)
-        for warning in plan.warnings:
-            log.warning("%s", warning)
         return plan.warnings
 
     def freeze(self, timeout: float = DEFAULT_TIMEOUT_S) -> None:
@@ -117,9 +123,8 @@ class CgroupManager:
     def pids(self) -> list[int]:
         """Every process in the cgroup and the cgroups below it."""
         found: set[int] = set()
-        source = self._pids_source()
-        for directory, _, _ in os.walk(source):
-            procs = read_text(Path(directory) / "cgroup.procs") or ""
+        for directory, _, _ in os.walk(self._pids_source()):
+            procs = read_text(os.path.join(directory, "cgroup.procs")) or ""
             found.update(int(pid) for pid in procs.split())
         return sorted(found)
 
@@ -132,19 +137,23 @@ class CgroupManager:
         froze = self._try_freeze()
         try:
             for pid in self.pids():
-                _signal(pid, sig)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
         finally:
             # a frozen v1 task only dies once thawed, even when it was paused before
             if froze or sig == signal.SIGKILL:
-                self._try_thaw()
+                with contextlib.suppress(CgroupError, OSError):
+                    self.thaw()
 
     def destroy(self, timeout: float = DEFAULT_TIMEOUT_S) -> None:
         """Kill what is left, then remove the directories leaf first. Safe to call twice."""
-        if not any(d.exists() for d in self._dirs()):
+        if not any(os.path.exists(d) for d in self._dirs()):
             return
         if self.pids():
             self.kill_all(signal.SIGKILL)  # thaws a paused container too
-            events = self._unified / "cgroup.events" if self.mode is Mode.UNIFIED else None
+            events = None
+            if self._unified is not None and self.mode == Mode.UNIFIED:
+                events = os.path.join(self._unified, "cgroup.events")
             if not wait_until(lambda: not self.pids(), timeout, events=events):
                 raise TimeoutError(f"cgroup {self._pids_source()} still has {self.pids()}")
         for d in self._dirs():
@@ -152,25 +161,29 @@ class CgroupManager:
 
     def stats(self) -> dict[str, Any]:
         """Docker-shaped counters: memory_stats, cpu_stats, pids_stats, blkio_stats."""
-        return stats.collect(self._v1, self._unified)
+        from .stats import collect
+
+        return collect(self._v1, self._unified)
 
     def oom_killed(self) -> bool:
-        return stats.oom_kills(self._v1, self._unified) > 0
+        from .stats import oom_kills
 
-    def _dirs(self) -> list[Path]:
+        return oom_kills(self._v1, self._unified) > 0
+
+    def _dirs(self) -> list[str]:
         """Each directory once (co-mounted controllers share one), cgroup2 last."""
         unique = list(dict.fromkeys(self._v1.values()))
         if self._unified is not None:
             unique.append(self._unified)
         return unique
 
-    def _pids_source(self) -> Path:
+    def _pids_source(self) -> str:
         for name in _PIDS_SOURCES:
             if name in self._v1:
                 return self._v1[name]
         return self._unified or next(iter(self._v1.values()))
 
-    def _freezer(self) -> tuple[str, Path]:
+    def _freezer(self) -> tuple[str, str]:
         if "freezer" in self._v1:
             return "v1", self._v1["freezer"]
         if self._unified is not None:
@@ -183,30 +196,22 @@ class CgroupManager:
             if self.is_frozen():
                 return False
             self.freeze()
-        except (CgroupError, OSError) as error:
-            log.debug("cgroups: killing without freezing: %s", error)
-            return False
+        except (CgroupError, OSError, TimeoutError):
+            return False  # signalling matters more than freezing first
         return True
 
-    def _try_thaw(self) -> None:
-        try:
-            self.thaw()
-        except (CgroupError, OSError) as error:
-            log.debug("cgroups: cannot thaw: %s", error)
-
-    def _kill_file(self) -> Path | None:
+    def _kill_file(self) -> str | None:
         """cgroup2's cgroup.kill (kernel 5.14+), on a unified host."""
-        if self.mode is not Mode.UNIFIED:
+        if self._unified is None or self.mode != Mode.UNIFIED:
             return None
-        assert self._unified is not None
-        path = self._unified / "cgroup.kill"
-        return path if path.exists() else None
+        path = os.path.join(self._unified, "cgroup.kill")
+        return path if os.path.exists(path) else None
 
     def _unified_controllers(self) -> set[str] | None:
         if self._unified is None:
             return None
         top = _hierarchy_root(self._unified, "cgroup.controllers")
-        return set((read_text(top / "cgroup.controllers") or "").split())
+        return read_words(os.path.join(top, "cgroup.controllers"))
 
     def _enable(self, controllers: Iterable[str]) -> None:
         """Turn ``controllers`` on in cgroup.subtree_control from the top down to our parent.
@@ -218,22 +223,22 @@ class CgroupManager:
         wanted = set(controllers)
         top = _hierarchy_root(self._unified, "cgroup.controllers")
         level = top
-        for part in self._unified.relative_to(top).parts:
-            enabled = set((read_text(level / "cgroup.subtree_control") or "").split())
-            available = set((read_text(level / "cgroup.controllers") or "").split())
-            for name in sorted((wanted & available) - enabled):
-                try:
-                    write_value(level / "cgroup.subtree_control", f"+{name}")
-                except OSError as error:
-                    log.debug("cgroups: cannot enable %s in %s: %s", name, level, error)
-            level = level / part
+        for part in _parts_below(self._unified, top):
+            subtree = os.path.join(level, "cgroup.subtree_control")
+            available = read_words(os.path.join(level, "cgroup.controllers"))
+            for name in sorted((wanted & available) - read_words(subtree)):
+                with contextlib.suppress(OSError):
+                    write_value(subtree, f"+{name}")
+            level = os.path.join(level, part)
 
     def _check_memory_usage(self, limit: int) -> None:
         memory = self._v1.get("memory")
         if memory is not None:
-            usage = read_int(memory / "memory.usage_in_bytes")
+            usage = read_int(os.path.join(memory, "memory.usage_in_bytes"))
+        elif self._unified is not None:
+            usage = read_int(os.path.join(self._unified, "memory.current"))
         else:
-            usage = read_int(self._unified / "memory.current") if self._unified else None
+            usage = None
         if usage is not None and usage > limit:
             raise CgroupError(
                 f"linux.resources.memory.limit: {limit} is below the current usage {usage} "
@@ -241,8 +246,8 @@ class CgroupManager:
             )
 
 
-def _write(directory: Path, write: Write) -> None:
-    path = directory / write.file
+def _write(directory: str, write: Write) -> None:
+    path = os.path.join(directory, write.file)
     try:
         write_value(path, write.value)
     except OSError as error:
@@ -250,9 +255,8 @@ def _write(directory: Path, write: Write) -> None:
             _write(directory, write.fallback)
             return
         if error.errno in write.tolerate:
-            log.debug("cgroups: %s: %s (tolerated)", path, error.strerror)
             return
-        if error.errno == errno.ENOENT and not directory.is_dir():
+        if error.errno == errno.ENOENT and not os.path.isdir(directory):
             reason = f"cgroup {directory} does not exist"
         elif error.errno == errno.ENOENT:
             reason = (
@@ -264,45 +268,55 @@ def _write(directory: Path, write: Write) -> None:
         raise CgroupError(f"{write.field}: {reason}") from error
 
 
-def _hierarchy_root(directory: Path, marker: str) -> Path:
+def _hierarchy_root(directory: str, marker: str) -> str | None:
     """The topmost ancestor of ``directory`` that still has ``marker`` (the mount point)."""
     top = None
-    for candidate in (directory, *directory.parents):
-        if (candidate / marker).exists():
+    candidate = directory
+    while True:
+        if os.path.exists(os.path.join(candidate, marker)):
             top = candidate
         elif top is not None:
-            break
-    return top or directory
+            return top
+        parent = os.path.dirname(candidate)
+        if parent == candidate:
+            return top
+        candidate = parent
 
 
-def _make_cpuset(leaf: Path) -> None:
+def _parts_below(leaf: str, top: str | None) -> list[str]:
+    """The path components from ``top`` down to ``leaf``; none without a top."""
+    if top is None or top == leaf:
+        return []
+    return os.path.relpath(leaf, top).split(os.sep)
+
+
+def _make_cpuset(leaf: str) -> None:
     """mkdir each level, copying cpus and mems from its parent: with clone_children=0 a new
     cpuset is empty, and a task cannot join an empty one (ENOSPC)."""
     top = _hierarchy_root(leaf, "cpuset.cpus")
+    if top is None or top == leaf:  # no cpuset files above: nothing to copy from
+        os.makedirs(leaf, exist_ok=True)
+        return
     parent = top
-    for part in leaf.relative_to(top).parts:
-        current = parent / part
-        current.mkdir(exist_ok=True)
+    for part in _parts_below(leaf, top):
+        current = os.path.join(parent, part)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(current)
         for name in ("cpuset.cpus", "cpuset.mems"):
-            mine = read_text(current / name)
+            mine = read_text(os.path.join(current, name))
             if mine is not None and not mine.strip():
-                write_value(current / name, (read_text(parent / name) or "").strip())
+                inherited = (read_text(os.path.join(parent, name)) or "").strip()
+                write_value(os.path.join(current, name), inherited)
         parent = current
 
 
-def _signal(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
-
-
-def _remove_tree(directory: Path, timeout: float) -> None:
+def _remove_tree(directory: str, timeout: float) -> None:
     """rmdir the cgroups below ``directory``, then itself, deepest first."""
     for current, _, _ in os.walk(directory, topdown=False):
-        path = Path(current)
 
-        def removed(path: Path = path) -> bool:
+        def removed(path: str = current) -> bool:
             try:
-                path.rmdir()
+                os.rmdir(path)
             except FileNotFoundError:
                 return True
             except OSError as error:
@@ -313,4 +327,4 @@ def _remove_tree(directory: Path, timeout: float) -> None:
             return True
 
         if not wait_until(removed, timeout):
-            raise TimeoutError(f"cgroup {path} is still busy after {timeout}s")
+            raise TimeoutError(f"cgroup {current} is still busy after {timeout}s")

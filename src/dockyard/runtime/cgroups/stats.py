@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from .fsio import read_int, read_keyed, read_text
@@ -19,7 +18,7 @@ from .fsio import read_int, read_keyed, read_text
 _V1_UNLIMITED = 1 << 62
 
 
-def collect(v1: Mapping[str, Path], unified: Path | None) -> dict[str, Any]:
+def collect(v1: Mapping[str, str], unified: str | None) -> dict[str, Any]:
     return {
         "memory_stats": _memory(v1, unified),
         "cpu_stats": _cpu(v1, unified),
@@ -28,62 +27,62 @@ def collect(v1: Mapping[str, Path], unified: Path | None) -> dict[str, Any]:
     }
 
 
-def oom_kills(v1: Mapping[str, Path], unified: Path | None) -> int:
+def oom_kills(v1: Mapping[str, str], unified: str | None) -> int:
     if "memory" in v1:
-        return read_keyed(v1["memory"] / "memory.oom_control").get("oom_kill", 0)
+        return read_keyed(os.path.join(v1["memory"], "memory.oom_control")).get("oom_kill", 0)
     if unified is not None:
-        return read_keyed(unified / "memory.events").get("oom_kill", 0)
+        return read_keyed(os.path.join(unified, "memory.events")).get("oom_kill", 0)
     return 0
 
 
-def _memory(v1: Mapping[str, Path], unified: Path | None) -> dict[str, Any]:
+def _memory(v1: Mapping[str, str], unified: str | None) -> dict[str, Any]:
     if "memory" in v1:
         d = v1["memory"]
-        limit = read_int(d / "memory.limit_in_bytes")
+        limit = read_int(os.path.join(d, "memory.limit_in_bytes"))
         return {
-            "usage": read_int(d / "memory.usage_in_bytes"),
-            "max_usage": read_int(d / "memory.max_usage_in_bytes"),
+            "usage": read_int(os.path.join(d, "memory.usage_in_bytes")),
+            "max_usage": read_int(os.path.join(d, "memory.max_usage_in_bytes")),
             "limit": None if limit is None or limit >= _V1_UNLIMITED else limit,
-            "failcnt": read_int(d / "memory.failcnt"),
+            "failcnt": read_int(os.path.join(d, "memory.failcnt")),
             "oom_kill": oom_kills(v1, unified),
-            "stats": read_keyed(d / "memory.stat"),
+            "stats": read_keyed(os.path.join(d, "memory.stat")),
         }
     if unified is None:
         return {}
-    events = read_keyed(unified / "memory.events")
+    events = read_keyed(os.path.join(unified, "memory.events"))
     return {
-        "usage": read_int(unified / "memory.current"),
-        "max_usage": read_int(unified / "memory.peak"),
-        "limit": read_int(unified / "memory.max"),
+        "usage": read_int(os.path.join(unified, "memory.current")),
+        "max_usage": read_int(os.path.join(unified, "memory.peak")),
+        "limit": read_int(os.path.join(unified, "memory.max")),
         "failcnt": events.get("max"),
         "oom_kill": events.get("oom_kill", 0),
-        "stats": read_keyed(unified / "memory.stat"),
+        "stats": read_keyed(os.path.join(unified, "memory.stat")),
     }
 
 
-def _cpu(v1: Mapping[str, Path], unified: Path | None) -> dict[str, Any]:
+def _cpu(v1: Mapping[str, str], unified: str | None) -> dict[str, Any]:
     if "cpuacct" in v1:
         d = v1["cpuacct"]
-        percpu = read_text(d / "cpuacct.usage_percpu")
-        user = read_int(d / "cpuacct.usage_user")
-        system = read_int(d / "cpuacct.usage_sys")
+        percpu = read_text(os.path.join(d, "cpuacct.usage_percpu"))
+        user = read_int(os.path.join(d, "cpuacct.usage_user"))
+        system = read_int(os.path.join(d, "cpuacct.usage_sys"))
         if user is None or system is None:
             # older kernels: only cpuacct.stat, in clock ticks
-            ticks = read_keyed(d / "cpuacct.stat")
+            ticks = read_keyed(os.path.join(d, "cpuacct.stat"))
             hertz = os.sysconf("SC_CLK_TCK")
             user = ticks.get("user", 0) * 10**9 // hertz
             system = ticks.get("system", 0) * 10**9 // hertz
         usage = {
-            "total_usage": read_int(d / "cpuacct.usage"),
+            "total_usage": read_int(os.path.join(d, "cpuacct.usage")),
             "percpu_usage": [int(n) for n in percpu.split()] if percpu else None,
             "usage_in_kernelmode": system,
             "usage_in_usermode": user,
         }
-        throttling = read_keyed(v1["cpu"] / "cpu.stat") if "cpu" in v1 else {}
+        throttling = read_keyed(os.path.join(v1["cpu"], "cpu.stat")) if "cpu" in v1 else {}
         return {"cpu_usage": usage, "throttling_data": _throttling(throttling, 1)}
     if unified is None:
         return {}
-    stat = read_keyed(unified / "cpu.stat")
+    stat = read_keyed(os.path.join(unified, "cpu.stat"))
     usage = {
         "total_usage": _scaled(stat.get("usage_usec"), 1000),
         "percpu_usage": None,
@@ -106,23 +105,30 @@ def _scaled(value: int | None, scale: int) -> int | None:
     return None if value is None else value * scale
 
 
-def _pids(d: Path | None) -> dict[str, int | None]:
+def _pids(d: str | None) -> dict[str, int | None]:
     if d is None:
         return {}
-    return {"current": read_int(d / "pids.current"), "limit": read_int(d / "pids.max")}
+    return {
+        "current": read_int(os.path.join(d, "pids.current")),
+        "limit": read_int(os.path.join(d, "pids.max")),
+    }
 
 
-def _blkio(v1: Mapping[str, Path], unified: Path | None) -> dict[str, list[dict[str, Any]]]:
+def _blkio(v1: Mapping[str, str], unified: str | None) -> dict[str, list[dict[str, Any]]]:
     if "blkio" in v1:
         d = v1["blkio"]
         return {
-            "io_service_bytes_recursive": _v1_io(d / "blkio.throttle.io_service_bytes_recursive"),
-            "io_serviced_recursive": _v1_io(d / "blkio.throttle.io_serviced_recursive"),
+            "io_service_bytes_recursive": _v1_io(
+                os.path.join(d, "blkio.throttle.io_service_bytes_recursive")
+            ),
+            "io_serviced_recursive": _v1_io(
+                os.path.join(d, "blkio.throttle.io_serviced_recursive")
+            ),
         }
     if unified is None:
         return {}
     service_bytes, serviced = [], []
-    for line in (read_text(unified / "io.stat") or "").splitlines():
+    for line in (read_text(os.path.join(unified, "io.stat")) or "").splitlines():
         device, *pairs = line.split()
         major, _, minor = device.partition(":")
         counters = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
@@ -137,7 +143,7 @@ def _blkio(v1: Mapping[str, Path], unified: Path | None) -> dict[str, list[dict[
     return {"io_service_bytes_recursive": service_bytes, "io_serviced_recursive": serviced}
 
 
-def _v1_io(path: Path) -> list[dict[str, Any]]:
+def _v1_io(path: str) -> list[dict[str, Any]]:
     entries = []
     for line in (read_text(path) or "").splitlines():
         parts = line.split()

@@ -7,7 +7,7 @@ The OCI spec mirrors Go's zero values: for most numbers 0 means "unset" (as runc
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import CgroupError
 from .fields import Fields
@@ -17,8 +17,7 @@ _PAGE_SIZE = re.compile(r"^[1-9][0-9]*[KMGT]B$")
 _NAME = re.compile(r"^[^\s/]+$")
 
 
-@dataclass(frozen=True)
-class Memory:
+class Memory(NamedTuple):
     limit: int  # 0 unset, -1 unlimited
     reservation: int
     swap: int  # memory+swap, as v1 memsw
@@ -54,8 +53,7 @@ def memory(r: Fields) -> tuple[Memory, list[str]]:
     return values, warnings
 
 
-@dataclass(frozen=True)
-class Cpu:
+class Cpu(NamedTuple):
     shares: int  # 0 unset
     quota: int  # 0 unset, -1 unlimited
     period: int  # 0 unset
@@ -108,16 +106,14 @@ def device_number(f: Fields) -> str:
     return f"{major}:{minor}"
 
 
-@dataclass(frozen=True)
-class WeightDevice:
+class WeightDevice(NamedTuple):
     field: str
     device: str  # MAJ:MIN
     weight: int  # 0 unset
     leaf_weight: int
 
 
-@dataclass(frozen=True)
-class Throttle:
+class Throttle(NamedTuple):
     field: str
     kind: str  # the OCI key, e.g. throttleReadBpsDevice
     device: str
@@ -132,8 +128,7 @@ THROTTLE_KINDS = (
 )
 
 
-@dataclass(frozen=True)
-class BlockIO:
+class BlockIO(NamedTuple):
     weight: int  # 0 unset
     leaf_weight: int
     weight_devices: list[WeightDevice]
@@ -214,8 +209,7 @@ def rdma(r: Fields) -> list[tuple[str, str]]:
     return found
 
 
-@dataclass(frozen=True)
-class DeviceRule:
+class DeviceRule(NamedTuple):
     field: str
     allow: bool
     type: str  # a (all), c or b

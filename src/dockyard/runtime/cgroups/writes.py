@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Write:
+class Write(NamedTuple):
     """Write ``value`` to ``file`` in the container's cgroup of ``controller``.
 
     ``controller`` is a v1 subsystem, or (with ``unified``) a v2 controller, '' for cgroup core
@@ -24,14 +23,17 @@ class Write:
     fallback: Write | None = None
 
 
-@dataclass
 class Plan:
-    writes: list[Write] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    # linux.resources.devices was set but nothing enforces it (cgroup v2 needs an eBPF program)
-    devices_unenforced: bool = False
-    # memory.checkBeforeUpdate: refuse a memory limit below the current usage
-    check_memory_limit: int | None = None
+    def __init__(self) -> None:
+        self.writes: list[Write] = []
+        self.warnings: list[str] = []
+        # linux.resources.devices was set but nothing enforces it (v2 needs an eBPF program)
+        self.devices_unenforced = False
+        # memory.checkBeforeUpdate: refuse a memory limit below the current usage
+        self.check_memory_limit: int | None = None
+
+    def __repr__(self) -> str:
+        return f"Plan(writes={self.writes!r}, warnings={self.warnings!r})"
 
     def add(self, write: Write) -> None:
         self.writes.append(write)
