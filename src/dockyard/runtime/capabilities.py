@@ -40,19 +40,20 @@ def cap_number(name: str) -> int | None:
 
 
 def to_mask(names: Iterable[str], highest: int) -> int:
-    """Bitmask of the named caps; unknown or unsupported ones are skipped with a
-    warning, as the spec asks (a config written for a newer kernel still runs)."""
+    """Bitmask of the named caps; unknown or unsupported ones are skipped, as the spec
+    asks (a config written for a newer kernel still runs). `unsupported` names them,
+    for the warning the parent prints: the init cannot log after pivot_root."""
     mask = 0
     for name in names:
         number = cap_number(name)
-        if number is None or number > highest:
-            import logging
-
-            logging.getLogger(__name__).warning("unknown or unsupported capability %s ignored",
-                                                name)
-            continue
-        mask |= 1 << number
+        if number is not None and number <= highest:
+            mask |= 1 << number
     return mask
+
+
+def unsupported(caps: Capabilities, highest: int) -> list[str]:
+    names = [*caps.bounding, *caps.effective, *caps.inheritable, *caps.permitted, *caps.ambient]
+    return sorted({n for n in names if (cap_number(n) or highest + 1) > highest})
 
 
 def mask_to_names(mask: int) -> list[str]:

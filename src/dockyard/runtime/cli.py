@@ -19,8 +19,15 @@ SPEC_VERSION = "1.2.0"
 DEFAULT_ROOT = "/run/dockyard/runtime"
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error of the runtime."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dockyard-runtime", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="dockyard-runtime", description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=DEFAULT_ROOT, help="directory for container state")
     parser.add_argument("--log", default="", help="also write errors and debug output here")
     parser.add_argument("--log-format", default="text", choices=("text", "json"))

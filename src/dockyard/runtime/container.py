@@ -70,9 +70,9 @@ class Container:
         except FileNotFoundError:
             raise InvalidState(f"container {self.id!r} has already been started") from None
         try:
-            if not self._wait_fifo(fifo):
+            # The init writes its byte once its startContainer hooks are done.
+            if not self._wait_fifo(fifo) or not os.read(fifo, 1):
                 raise ContainerInitError(f"container {self.id!r} init exited before start")
-            os.read(fifo, 1)
         finally:
             os.close(fifo)
         # Removing the fifo is what marks the container running.

@@ -26,6 +26,7 @@ from .errors import OCIError
 from .hooks import run_hooks
 from .linux import constants as c
 from .linux.syscalls import Syscalls
+from .loopback import bring_up_loopback
 from .procutil import close_fds_from, reset_signals
 from .records import record
 
@@ -68,11 +69,15 @@ def run_init(sys: Syscalls, args: InitArgs) -> None:
     except BaseException as err:
         _report(args.sync_sock, err)
         os._exit(1)
-    _wait_for_start(args)
+    fifo = _wait_for_start(args)
     try:
+        # startContainer hooks run before the byte that releases `start`, so that they
+        # finish before `start` runs the poststart hooks.
         start_hooks = args.config.hooks.get("startContainer", ())
         if start_hooks:
             run_hooks("startContainer", start_hooks, _state_json(args, "running"))
+        os.write(fifo, b"0")
+        os.close(fifo)
         close_fds_from(3 + args.preserve_fds)
         reset_signals()
         process = args.config.process
@@ -98,6 +103,8 @@ def _setup(sys: Syscalls, args: InitArgs) -> tuple[str, dict[str, str]]:
         except OSError as err:
             if err.errno != 38:  # ENOSYS: kernels without keyrings
                 raise
+    if config.linux.new_namespace("network"):
+        bring_up_loopback()
     rootfs.prepare(sys, args.rootfs_ctx)
     slave = _setup_console(sys, args) if process.terminal else None
     sync.send(args.sync_sock, sync.RUN_HOOKS)
@@ -139,15 +146,14 @@ def _root_fd(root: str) -> int:
     return os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
 
-def _wait_for_start(args: InitArgs) -> None:
+def _wait_for_start(args: InitArgs) -> int:
     sync.send(args.sync_sock, sync.READY)
     args.sync_sock.close()
     try:
         # Opening a fifo for writing blocks until `start` opens it for reading.
         fifo = os.open(f"/proc/self/fd/{args.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
-        os.write(fifo, b"0")
-        os.close(fifo)
         os.close(args.fifo_fd)
+        return fifo
     except OSError as err:
         os.write(2, f"dockyard-runtime: waiting for start: {err.strerror}\n".encode())
         os._exit(1)

@@ -54,6 +54,7 @@ def create(root: str, container_id: str, bundle: str, options: CreateOptions) ->
         raise ConfigError("process", "is required to create a container")
     if config.process.terminal and not options.console_socket:
         raise ConfigError("process.terminal", "a terminal needs --console-socket")
+    _warn_unsupported_capabilities(config)
     seccomp_filter, load_filter = _prepare_seccomp(config, root)
     state_dir.claim()
     cgroups = None
@@ -87,6 +88,21 @@ def create(root: str, container_id: str, bundle: str, options: CreateOptions) ->
             cgroups.destroy()
         state_dir.remove()
         raise
+
+
+def _warn(message: str) -> None:
+    import sys
+
+    print(f"dockyard-runtime: warning: {message}", file=sys.stderr)
+
+
+def _warn_unsupported_capabilities(config: Config) -> None:
+    from .capabilities import unsupported
+
+    caps = config.process.capabilities if config.process else None
+    if caps is not None:
+        for name in unsupported(caps, last_cap()):
+            _warn(f"process.capabilities: unknown or unsupported capability {name} ignored")
 
 
 def _prepare_seccomp(config: Config, root: str):  # type: ignore[no-untyped-def]
@@ -192,7 +208,8 @@ def _drive(config: Config, bundle: str, container_id: str, sock: socket.socket,
         # Limits are set once the mounts are done (the device rules would otherwise
         # stop the init creating /dev nodes), and before the hooks, which may
         # adjust them.
-        cgroups.apply(effective_resources(config))
+        for warning in cgroups.apply(effective_resources(config)) or ():
+            _warn(warning)
         state = _hook_state(config, bundle, container_id, init_pid)
         run_hooks("prestart", config.hooks.get("prestart", ()), state)
         run_hooks("createRuntime", config.hooks.get("createRuntime", ()), state)

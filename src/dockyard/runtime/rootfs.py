@@ -77,6 +77,11 @@ def prepare(sys: Syscalls, ctx: RootfsContext) -> None:
     if config.linux.rootfs_propagation:
         root_propagation = propagation_flags(config.linux.rootfs_propagation) | c.MS_REC
     sys.mount(None, "/", None, root_propagation, None)
+    if root_propagation & c.MS_SHARED:
+        # pivot_root refuses a shared new root: make the mount the rootfs sits on
+        # private, so that the bind below is private too (the configured propagation
+        # is applied to / again after the pivot).
+        sys.mount(None, _mount_point_of(rootfs), None, c.MS_PRIVATE, None)
     # pivot_root needs the new root to be a mount point.
     sys.mount(rootfs, rootfs, None, c.MS_BIND | c.MS_REC, None)
     root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -88,6 +93,18 @@ def prepare(sys: Syscalls, ctx: RootfsContext) -> None:
             create_dev_symlinks(sys, root_fd)
     finally:
         os.close(root_fd)
+
+
+def _mount_point_of(path: str) -> str:
+    """The mount point under which `path` lives (longest matching mountinfo entry)."""
+    best = "/"
+    with open("/proc/self/mountinfo") as file:
+        for line in file:
+            point = line.split()[4].replace("\\040", " ")
+            inside = path == point or path.startswith(point.rstrip("/") + "/")
+            if inside and len(point) > len(best):
+                best = point
+    return best
 
 
 def _dev_is_bind_mounted(config: Config) -> bool:

@@ -111,6 +111,8 @@ class StateDir:
         except FileExistsError:
             raise ContainerExists(self.id) from None
         os.mkfifo(self.fifo, 0o622)
+        # The init opens it for writing after switching to the container's user.
+        os.chmod(self.fifo, 0o622)
 
     def exists(self) -> bool:
         return os.path.isfile(self.state_file)
