@@ -16,9 +16,9 @@ Fixtures
                               ``config(args, **kw)``, ``bundle(config, rootfs=..)``.
 ``config``                    ``config(args=("sh",), **kw) -> dict``: tests/oci.py's minimal
                               config with a unique cgroupsPath.
-``bundle``                    ``bundle(config=None, *, rootfs=True, name=None, parent=None) -> Path``:
-                              a bundle dir (under ``parent``, default the test's tmp_path) with
-                              ``config.json`` and a private copy of the busybox rootfs.
+``bundle``                    ``bundle(config=None, *, rootfs=True, name=None, parent=None)``
+                              -> Path: a bundle dir (under ``parent``, default the test's
+                              tmp_path) with ``config.json`` and a private busybox rootfs copy.
 ``runtime``                   :class:`Runtime` for the runtime under test (skips if none).
 ``runc``                      :class:`Runtime` for Debian's runc (skips if absent).
 """

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
-import oci
 import pytest
+
+import oci
 from conftest import cgroup_dir, cgroup_mounts, proc_cgroups, wait_for
 
 pytestmark = pytest.mark.root
@@ -53,7 +54,13 @@ def test_limits_applied(runtime, bundle, config, testctx):
     cfg["linux"]["resources"].update(
         {
             "memory": {"limit": 64 * MiB, "reservation": 32 * MiB, "swappiness": 10},
-            "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": str(cpus[0]), "mems": "0"},
+            "cpu": {
+                "shares": 512,
+                "quota": 20000,
+                "period": 100000,
+                "cpus": str(cpus[0]),
+                "mems": "0",
+            },
             "pids": {"limit": 42},
         }
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-import oci
 import pytest
+
+import oci
 
 pytestmark = pytest.mark.root
 
@@ -21,13 +22,22 @@ def recording_hooks(cfg: dict, hookdir) -> dict:
     """
     hookdir.mkdir(exist_ok=True)
     cfg["mounts"].append(
-        {"destination": str(hookdir), "type": "bind", "source": str(hookdir), "options": ["rbind", "rw"]}
+        {
+            "destination": str(hookdir),
+            "type": "bind",
+            "source": str(hookdir),
+            "options": ["rbind", "rw"],
+        }
     )
     cfg["hooks"] = {}
     for kind in KINDS:
         script = f'cat > {hookdir}/{kind}.json; echo "{kind} $DY_HOOK_ENV $#" >> {hookdir}/order'
         cfg["hooks"][kind] = [
-            {"path": "/bin/sh", "args": ["sh", "-c", script, "arg1"], "env": [f"DY_HOOK_ENV={kind}-env"]}
+            {
+                "path": "/bin/sh",
+                "args": ["sh", "-c", script, "arg1"],
+                "env": [f"DY_HOOK_ENV={kind}-env"],
+            }
         ]
     return cfg
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
-import oci
 import pytest
+
+import oci
 from conftest import status_field
 
 pytestmark = pytest.mark.root

@@ -11,8 +11,9 @@ import struct
 import termios
 import time
 
-import oci
 import pytest
+
+import oci
 
 pytestmark = pytest.mark.root
 
@@ -139,5 +140,3 @@ def test_exec_tty(runtime, testctx, console):
 def test_no_terminal_means_no_ctty(runtime, config):
     out = runtime.sh_ok("tty; true", config())
     assert out.strip() == "not a tty"
-
-

@@ -22,8 +22,16 @@ MINIMAL: dict[str, Any] = {
 }
 
 
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bundle with an empty rootfs, shared: parse_config only reads it."""
+    path = tmp_path_factory.mktemp("bundle")
+    (path / "rootfs").mkdir()
+    return path
+
+
 @pytest.fixture
-def bundle(tmp_path: Path) -> Path:
+def fresh_bundle(tmp_path: Path) -> Path:
     (tmp_path / "rootfs").mkdir()
     return tmp_path
 
@@ -331,9 +339,9 @@ def test_hook_env_without_equals_is_rejected(bundle: Path) -> None:
 # --- load_bundle ------------------------------------------------------------------
 
 
-def test_load_bundle(bundle: Path) -> None:
-    (bundle / "config.json").write_text(json.dumps(config()))
-    parsed, raw = load_bundle(str(bundle))
+def test_load_bundle(fresh_bundle: Path) -> None:
+    (fresh_bundle / "config.json").write_text(json.dumps(config()))
+    parsed, raw = load_bundle(str(fresh_bundle))
     assert parsed.process is not None and parsed.process.args == ("sh",)
     assert raw == config()
 
@@ -345,9 +353,9 @@ def test_load_bundle_missing_file(tmp_path: Path) -> None:
     assert "does not exist" in str(info.value)
 
 
-def test_load_bundle_invalid_json(bundle: Path) -> None:
-    (bundle / "config.json").write_text('{"ociVersion": ')
+def test_load_bundle_invalid_json(fresh_bundle: Path) -> None:
+    (fresh_bundle / "config.json").write_text('{"ociVersion": ')
     with pytest.raises(ConfigError) as info:
-        load_bundle(str(bundle))
+        load_bundle(str(fresh_bundle))
     assert str(info.value).startswith("config.json: ")
     assert "not valid JSON" in str(info.value)

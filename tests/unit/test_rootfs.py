@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,18 @@ from dockyard.runtime.rootfs import RootfsContext
 from dockyard.runtime.saferoot import ensure_file, fd_path, is_symlink, mkdir_all, open_in_root
 
 pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def _scratch_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("scratch")
+
+
+@pytest.fixture
+def scratch(_scratch_base: Path) -> Path:
+    """A fresh empty directory (cheaper than tmp_path, which costs milliseconds each)."""
+    return Path(tempfile.mkdtemp(dir=_scratch_base))
+
 
 FD_PREFIX = "/proc/self/fd/"
 
@@ -74,11 +87,11 @@ def sys() -> Syscalls:
 
 
 @pytest.fixture
-def bundle(tmp_path: Path) -> Path:
-    root = tmp_path / "bundle" / "rootfs"
+def bundle(scratch: Path) -> Path:
+    root = scratch / "bundle" / "rootfs"
     for name in ("bin", "etc", "dev", "proc", "sys", "tmp"):
         (root / name).mkdir(parents=True)
-    return tmp_path / "bundle"
+    return scratch / "bundle"
 
 
 @pytest.fixture
@@ -276,8 +289,8 @@ def test_mount_without_source_or_data(sys: Syscalls, bundle: Path, root: Path,
 
 
 def test_bind_ro_is_bind_then_remount(sys: Syscalls, bundle: Path, root: Path, root_fd: int,
-                                      tmp_path: Path) -> None:
-    source = tmp_path / "data"
+                                      scratch: Path) -> None:
+    source = scratch / "data"
     source.mkdir()
     rootfs.mount_entry(sys, root_fd, ctx_for(make_config(bundle), bundle), 0,
                        Mount("/srv/data", "bind", str(source), ("bind", "ro")))
@@ -291,12 +304,12 @@ def test_bind_ro_is_bind_then_remount(sys: Syscalls, bundle: Path, root: Path, r
 
 
 def test_rbind_without_extra_flags_is_one_call(sys: Syscalls, bundle: Path, root: Path,
-                                                 root_fd: int, tmp_path: Path) -> None:
-    (tmp_path / "src").mkdir()
+                                                 root_fd: int, scratch: Path) -> None:
+    (scratch / "src").mkdir()
     rootfs.mount_entry(sys, root_fd, ctx_for(make_config(bundle), bundle), 0,
-                       Mount("/src", "none", str(tmp_path / "src"), ("rbind", "rw")))
+                       Mount("/src", "none", str(scratch / "src"), ("rbind", "rw")))
     assert sys.without("openat2") == [
-        ("mount", str(tmp_path / "src"), str(root / "src"), None, c.MS_BIND | c.MS_REC, None),
+        ("mount", str(scratch / "src"), str(root / "src"), None, c.MS_BIND | c.MS_REC, None),
     ]
 
 
@@ -314,38 +327,38 @@ def test_bind_of_a_file_creates_a_file(sys: Syscalls, bundle: Path, root: Path,
 
 
 def test_bind_with_propagation(sys: Syscalls, bundle: Path, root: Path, root_fd: int,
-                               tmp_path: Path) -> None:
-    (tmp_path / "vol").mkdir()
+                               scratch: Path) -> None:
+    (scratch / "vol").mkdir()
     rootfs.mount_entry(sys, root_fd, ctx_for(make_config(bundle), bundle), 0,
-                       Mount("/vol", "bind", str(tmp_path / "vol"),
+                       Mount("/vol", "bind", str(scratch / "vol"),
                              ("rbind", "rprivate", "runbindable")))
     assert sys.without("openat2") == [
-        ("mount", str(tmp_path / "vol"), str(root / "vol"), None, c.MS_BIND | c.MS_REC, None),
+        ("mount", str(scratch / "vol"), str(root / "vol"), None, c.MS_BIND | c.MS_REC, None),
         ("mount", None, str(root / "vol"), None, c.MS_PRIVATE | c.MS_REC, None),
         ("mount", None, str(root / "vol"), None, c.MS_UNBINDABLE | c.MS_REC, None),
     ]
 
 
 def test_bind_with_recursive_attributes(sys: Syscalls, bundle: Path, root: Path, root_fd: int,
-                                        tmp_path: Path) -> None:
-    (tmp_path / "vol").mkdir()
+                                        scratch: Path) -> None:
+    (scratch / "vol").mkdir()
     rootfs.mount_entry(sys, root_fd, ctx_for(make_config(bundle), bundle), 0,
-                       Mount("/vol", "bind", str(tmp_path / "vol"),
+                       Mount("/vol", "bind", str(scratch / "vol"),
                              ("rbind", "rro", "rnoexec", "rslave")))
     assert sys.without("openat2") == [
-        ("mount", str(tmp_path / "vol"), str(root / "vol"), None, c.MS_BIND | c.MS_REC, None),
+        ("mount", str(scratch / "vol"), str(root / "vol"), None, c.MS_BIND | c.MS_REC, None),
         ("mount", None, str(root / "vol"), None, c.MS_SLAVE | c.MS_REC, None),
         ("mount_setattr", str(root / "vol"), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC, 0, True),
     ]
 
 
-def test_bind_source_missing(sys: Syscalls, bundle: Path, root_fd: int, tmp_path: Path) -> None:
-    mounts = [Mount("/a", "tmpfs"), Mount("/b", "bind", str(tmp_path / "nope"), ("bind",))]
+def test_bind_source_missing(sys: Syscalls, bundle: Path, root_fd: int, scratch: Path) -> None:
+    mounts = [Mount("/a", "tmpfs"), Mount("/b", "bind", str(scratch / "nope"), ("bind",))]
     with pytest.raises(ConfigError) as info:
         rootfs.mount_entry(sys, root_fd, ctx_for(make_config(bundle), bundle), 1, mounts[1])
     assert info.value.field == "mounts[1].source"
     assert str(info.value).startswith("mounts[1].source: ")
-    assert str(tmp_path / "nope") in str(info.value)
+    assert str(scratch / "nope") in str(info.value)
     assert sys.named("mount") == []
 
 
@@ -389,8 +402,8 @@ def test_cgroup2_only(sys: Syscalls, bundle: Path, root: Path, root_fd: int) -> 
 
 
 def test_cgroup_v1_tmpfs_with_binds(sys: Syscalls, bundle: Path, root: Path, root_fd: int,
-                                    tmp_path: Path) -> None:
-    dirs = {"memory": str(tmp_path / "memory"), "": str(tmp_path / "unified")}
+                                    scratch: Path) -> None:
+    dirs = {"memory": str(scratch / "memory"), "": str(scratch / "unified")}
     ctx = ctx_for(make_config(bundle), bundle, cgroup_dirs=dirs)
     rootfs.mount_entry(sys, root_fd, ctx, 0,
                        Mount("/sys/fs/cgroup", "cgroup", "cgroup", ("nosuid", "ro")))
@@ -414,8 +427,8 @@ def test_cgroup_v1_tmpfs_with_binds(sys: Syscalls, bundle: Path, root: Path, roo
     strict=True,
 )
 def test_bind_over_proc_with_type_proc_is_refused(sys: Syscalls, bundle: Path, root_fd: int,
-                                                  tmp_path: Path) -> None:
-    fake = tmp_path / "fakeproc"
+                                                  scratch: Path) -> None:
+    fake = scratch / "fakeproc"
     fake.mkdir()
     with pytest.raises(ConfigError, match=r"^mounts\[0\]"):
         rootfs.mount_entry(sys, root_fd, ctx_for(make_config(bundle), bundle), 0,
@@ -525,9 +538,9 @@ def test_create_dev_symlinks(sys: Syscalls, root: Path, root_fd: int) -> None:
 # --- prepare --------------------------------------------------------------------------
 
 
-def test_prepare_whole_config(sys: Syscalls, bundle: Path, root: Path, tmp_path: Path,
+def test_prepare_whole_config(sys: Syscalls, bundle: Path, root: Path, scratch: Path,
                               chowns: list[tuple[Any, ...]]) -> None:
-    (tmp_path / "vol").mkdir()
+    (scratch / "vol").mkdir()
     mounts = [
         {"destination": "/proc", "type": "proc", "source": "proc"},
         {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
@@ -536,7 +549,7 @@ def test_prepare_whole_config(sys: Syscalls, bundle: Path, root: Path, tmp_path:
          "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
         {"destination": "/sys", "type": "sysfs", "source": "sysfs",
          "options": ["nosuid", "noexec", "nodev", "ro"]},
-        {"destination": "/data", "type": "bind", "source": str(tmp_path / "vol"),
+        {"destination": "/data", "type": "bind", "source": str(scratch / "vol"),
          "options": ["rbind", "ro", "rprivate"]},
     ]
     config = make_config(bundle, mounts)
@@ -553,7 +566,7 @@ def test_prepare_whole_config(sys: Syscalls, bundle: Path, root: Path, tmp_path:
          "newinstance,ptmxmode=0666,mode=0620,gid=5"),
         ("mount", "sysfs", str(root / "sys"), "sysfs",
          c.MS_NOSUID | c.MS_NOEXEC | c.MS_NODEV | c.MS_RDONLY, None),
-        ("mount", str(tmp_path / "vol"), str(root / "data"), None, c.MS_BIND | c.MS_REC, None),
+        ("mount", str(scratch / "vol"), str(root / "data"), None, c.MS_BIND | c.MS_REC, None),
         ("mount", None, str(root / "data"), None,
          c.MS_BIND | c.MS_REMOUNT | c.MS_RDONLY | locked, None),
         ("mount", None, str(root / "data"), None, c.MS_PRIVATE | c.MS_REC, None),
@@ -725,3 +738,21 @@ def test_masked_path_failure_names_the_field(monkeypatch: pytest.MonkeyPatch,
     sys = Syscalls(fail={"mount": PermissionError(errno.EPERM, "Operation not permitted")})
     with pytest.raises(ConfigError, match=r"^linux\.maskedPaths: /proc/kcore: "):
         rootfs.finalize(sys, make_config(bundle, maskedPaths=["/proc/kcore"]))
+
+
+def test_prepare_shared_makes_the_rootfs_parent_mount_private(sys: Syscalls, bundle: Path,
+                                                              root: Path) -> None:
+    config = make_config(bundle, rootfsPropagation="shared")
+    rootfs.prepare(sys, ctx_for(config, bundle, user_namespace=True))
+    assert sys.named("mount")[:3] == [
+        ("mount", None, "/", None, c.MS_SHARED | c.MS_REC, None),
+        # pivot_root refuses a shared new root
+        ("mount", None, rootfs._mount_point_of(str(root)), None, c.MS_PRIVATE, None),
+        ("mount", str(root), str(root), None, c.MS_BIND | c.MS_REC, None),
+    ]
+
+
+def test_mount_point_of() -> None:
+    assert rootfs._mount_point_of("/") == "/"
+    assert rootfs._mount_point_of("/proc/self") == "/proc"
+    assert rootfs._mount_point_of("/proc") == "/proc"

@@ -53,7 +53,12 @@ def to_mask(names: Iterable[str], highest: int) -> int:
 
 def unsupported(caps: Capabilities, highest: int) -> list[str]:
     names = [*caps.bounding, *caps.effective, *caps.inheritable, *caps.permitted, *caps.ambient]
-    return sorted({n for n in names if (cap_number(n) or highest + 1) > highest})
+    return sorted({n for n in names if _number_or(n, highest + 1) > highest})
+
+
+def _number_or(name: str, default: int) -> int:
+    number = cap_number(name)
+    return default if number is None else number
 
 
 def mask_to_names(mask: int) -> list[str]:

@@ -23,7 +23,7 @@ from .errors import ContainerInitError
 from .init import _forbid_imports
 from .linux import constants as c
 from .linux.syscalls import LinuxSyscalls, Syscalls
-from .procutil import close_fds_from, reset_signals
+from .procutil import close_fds_except, close_fds_from, reset_signals
 from .records import record
 from .state import ContainerState
 
@@ -82,6 +82,10 @@ def _joiner(sys: Syscalls, sock: socket.socket, ns_fds: list[tuple[str, int]],
             seccomp: tuple[bytes | None, LoadFilter | None], preserve_fds: int) -> None:
     highest_cap = last_cap()
     try:
+        keep = {sock.fileno(), *(fd for _, fd in ns_fds)}
+        if console is not None:
+            keep.add(console.fileno())
+        close_fds_except(3 + preserve_fds, keep)
         sys.prctl(c.PR_SET_PDEATHSIG, signal.SIGKILL)
         sys.prctl(c.PR_SET_DUMPABLE, 0)
         sync.expect(sock, sync.GO)

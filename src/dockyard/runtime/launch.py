@@ -24,6 +24,7 @@ from .hooks import run_hooks
 from .init import InitArgs, run_init
 from .linux import constants as c
 from .linux.syscalls import LinuxSyscalls, Syscalls
+from .procutil import close_fds_except
 from .records import record
 from .rootfs import RootfsContext, effective_resources
 from .state import ContainerState, StateDir, process_start_time
@@ -234,6 +235,10 @@ def _intermediate(sys: Syscalls, args: InitArgs) -> None:
     """Runs in the first child; never returns."""
     sock = args.sync_sock
     try:
+        keep = {sock.fileno(), args.fifo_fd}
+        if args.console is not None:
+            keep.add(args.console.fileno())
+        close_fds_except(3 + args.preserve_fds, keep)
         sys.prctl(c.PR_SET_PDEATHSIG, signal.SIGKILL)
         # Not dumpable: a process inside the container must not be able to open
         # /proc/<pid>/exe (the host's interpreter) or /proc/<pid>/mem of any runtime

@@ -32,6 +32,20 @@ def close_fds_from(first: int) -> None:
     os.closerange(first, _max_fd())
 
 
+def close_fds_except(first: int, keep: set[int]) -> None:
+    """Close every fd >= first except those in `keep`.
+
+    A forked stage inherits every fd of its parent (a CLI's caller, or a daemon
+    using the library) until execve; a container process entering through `exec`
+    could otherwise reach a leaked host directory through the init (CVE-2024-21626).
+    """
+    start = first
+    for fd in sorted(k for k in keep if k >= first):
+        os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, _max_fd())
+
+
 def cloexec_fds_from(first: int) -> None:
     """Mark every inherited fd >= first close-on-exec (runc's CloseExecFrom), so that
     nothing the caller left open reaches the container (CVE-2024-21626)."""

@@ -67,7 +67,7 @@ _ID_CHARACTERS = frozenset(
 def check_id(container_id: str) -> None:
     # The id becomes a directory name: no separators, no "." or "..".
     if (not container_id or not _ID_CHARACTERS.issuperset(container_id)
-            or container_id in (".", "..")):
+            or container_id in (".", "..") or len(container_id) > 1024):
         raise InvalidState(f"invalid container id {container_id!r}")
 
 
