@@ -1,9 +1,10 @@
-"""OCI hooks (runtime/hooks.py), run for real: tiny shell scripts in scratch, no root."""
+"""OCI hooks (runtime/hooks.py), run for real: tiny shell scripts in a temp dir, no root."""
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import tempfile
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.runtime import hooks
 from dockyard.runtime.config import Hook
 from dockyard.runtime.hooks import HookError, run_hook, run_hooks
 
@@ -123,13 +125,48 @@ def test_missing_program(scratch: Path, capfd: pytest.CaptureFixture[str]) -> No
     assert f"hooks.prestart[0]: {missing}: No such file or directory" in capfd.readouterr().err
 
 
-def test_timeout(scratch: Path) -> None:
+class _FastClock:
+    """select, with poll's timeout recorded and then shortened: the hook's timeout of 1 s
+    (whole seconds in config.json) elapses in 50 ms, and the hook is really killed."""
+
+    POLLIN = select.POLLIN
+
+    def __init__(self) -> None:
+        self.timeouts: list[float | None] = []
+
+    def poll(self):  # type: ignore[no-untyped-def]
+        real = select.poll()
+        clock = self
+
+        class Poller:
+            def register(self, fd: int, events: int) -> None:
+                real.register(fd, events)
+
+            def poll(self, timeout: float | None = None) -> list[tuple[int, int]]:
+                clock.timeouts.append(timeout)
+                return real.poll(None if timeout is None else min(timeout, 50))
+
+        return Poller()
+
+
+def test_timeout(scratch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _FastClock()
+    monkeypatch.setattr(hooks, "select", clock)
     path = script(scratch, "slow", "exec sleep 5")
     started = time.monotonic()
     with child_cannot_escape(), pytest.raises(HookError) as info:
         run_hooks("prestart", (Hook(path=path, timeout=1),), STATE_JSON)
-    assert time.monotonic() - started < 4
+    assert clock.timeouts == [1000]  # milliseconds
+    assert time.monotonic() - started < 2  # killed, not waited for
     assert str(info.value) == f"hooks.prestart[0]: {path} timed out after 1s"
+
+
+def test_no_timeout_waits(scratch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _FastClock()
+    monkeypatch.setattr(hooks, "select", clock)
+    with child_cannot_escape():
+        run_hooks("prestart", (Hook(path=script(scratch, "h", "exit 0")),), STATE_JSON)
+    assert clock.timeouts == [None]
 
 
 @pytest.mark.xfail(

@@ -277,7 +277,7 @@ def _intermediate(sys: Syscalls, args: InitArgs) -> None:
         try:
             sync.send(sock, sync.ERROR, message=message)
         except OSError:
-            pass
+            os.write(2, f"dockyard-runtime: {message}\n".encode())
         os._exit(1)
     os._exit(0)
 
