@@ -216,12 +216,6 @@ def test_exec_process_overrides_are_validated() -> None:
         cli._exec_process(exec_args("--user", "root", "c1", "true"), CONTAINER_CONFIG)
 
 
-@pytest.mark.xfail(
-    reason="cli._exec_process replaces process.user on --user: '--user 1000' gets gid 0 "
-           "instead of the container's gid, and loses its umask and additionalGids (runc "
-           "only overrides uid, and gid when given, and appends -g gids)",
-    strict=True,
-)
 def test_exec_user_without_gid_keeps_the_container_gid_and_umask() -> None:
     process = cli._exec_process(exec_args("--user", "1000", "-g", "20", "c1", "id"),
                                 CONTAINER_CONFIG)
@@ -230,12 +224,6 @@ def test_exec_user_without_gid_keeps_the_container_gid_and_umask() -> None:
     assert process.user.additional_gids == (10, 20)
 
 
-@pytest.mark.xfail(
-    reason="cli._exec_process copies process shallowly: with -g and no --user it does "
-           "base.setdefault('user', {})['additionalGids'] = ..., writing into the "
-           "container's own config dict (Container.state.config)",
-    strict=True,
-)
 def test_exec_process_does_not_change_the_container_config() -> None:
     config = copy.deepcopy(CONTAINER_CONFIG)
     cli._exec_process(exec_args("-g", "20", "--cap", "CAP_CHOWN", "-e", "X=1", "c1", "id"),

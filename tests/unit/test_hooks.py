@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import tempfile
 import time
 from collections.abc import Iterator
@@ -13,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.runtime import hooks
 from dockyard.runtime.config import Hook
 from dockyard.runtime.hooks import HookError, run_hook, run_hooks
 
@@ -125,57 +123,20 @@ def test_missing_program(scratch: Path, capfd: pytest.CaptureFixture[str]) -> No
     assert f"hooks.prestart[0]: {missing}: No such file or directory" in capfd.readouterr().err
 
 
-class _FastClock:
-    """select, with poll's timeout recorded and then shortened: the hook's timeout of 1 s
-    (whole seconds in config.json) elapses in 50 ms, and the hook is really killed."""
-
-    POLLIN = select.POLLIN
-
-    def __init__(self) -> None:
-        self.timeouts: list[float | None] = []
-
-    def poll(self):  # type: ignore[no-untyped-def]
-        real = select.poll()
-        clock = self
-
-        class Poller:
-            def register(self, fd: int, events: int) -> None:
-                real.register(fd, events)
-
-            def poll(self, timeout: float | None = None) -> list[tuple[int, int]]:
-                clock.timeouts.append(timeout)
-                return real.poll(None if timeout is None else min(timeout, 50))
-
-        return Poller()
-
-
-def test_timeout(scratch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = _FastClock()
-    monkeypatch.setattr(hooks, "select", clock)
+def test_timeout(scratch: Path) -> None:
     path = script(scratch, "slow", "exec sleep 5")
     started = time.monotonic()
     with child_cannot_escape(), pytest.raises(HookError) as info:
         run_hooks("prestart", (Hook(path=path, timeout=1),), STATE_JSON)
-    assert clock.timeouts == [1000]  # milliseconds
     assert time.monotonic() - started < 2  # killed, not waited for
     assert str(info.value) == f"hooks.prestart[0]: {path} timed out after 1s"
 
 
-def test_no_timeout_waits(scratch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = _FastClock()
-    monkeypatch.setattr(hooks, "select", clock)
+def test_no_timeout_waits(scratch: Path) -> None:
     with child_cannot_escape():
-        run_hooks("prestart", (Hook(path=script(scratch, "h", "exit 0")),), STATE_JSON)
-    assert clock.timeouts == [None]
+        run_hooks("prestart", (Hook(path=script(scratch, "h", "sleep 0.2; exit 0")),), STATE_JSON)
 
 
-@pytest.mark.xfail(
-    reason="hooks.run_hook: the child builds the env with dict(entry.split('=', 1)) inside "
-           "`try ... except OSError`; an entry without '=' raises ValueError, so the forked "
-           "child returns into the caller's code instead of exiting 127 (config does not "
-           "reject such hook env entries either)",
-    strict=True,
-)
 def test_bad_env_entry_fails_the_hook_cleanly(scratch: Path) -> None:
     path = script(scratch, "h", "exit 0")
     with child_cannot_escape(), pytest.raises(HookError) as info:
@@ -184,12 +145,6 @@ def test_bad_env_entry_fails_the_hook_cleanly(scratch: Path) -> None:
     assert "exit status 127" in str(info.value)
 
 
-@pytest.mark.xfail(
-    reason="hooks.run_hook writes the whole state to the pipe before it starts the "
-           "timeout: a state larger than the pipe buffer (64 KiB) and a hook that does not "
-           "read stdin block the runtime until the hook exits, and the timeout never fires",
-    strict=True,
-)
 def test_timeout_holds_with_a_large_state(scratch: Path) -> None:
     path = script(scratch, "slow", "exec sleep 0.1")
     big = json.dumps({**STATE, "annotations": {"x": "y" * (1 << 20)}}).encode()

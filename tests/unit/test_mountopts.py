@@ -153,13 +153,6 @@ def test_recursive_and_plain_flags_are_separate() -> None:
     assert parsed.attr_set == m.MOUNT_ATTR_RDONLY
 
 
-@pytest.mark.xfail(
-    reason="mountopts: rnoatime/rstrictatime compute attr_set=(set|NOATIME)&~_ATIME, which "
-           "drops the atime value (attr_set=0) and leaves attr_clr a partial _ATIME mask "
-           "(0x60/0x50): mount_setattr(2) rejects that with EINVAL; it needs "
-           "attr_set=NOATIME|STRICTATIME, attr_clr=MOUNT_ATTR__ATIME (as runc)",
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("option", "value"),
     [("rnoatime", m.MOUNT_ATTR_NOATIME), ("rstrictatime", m.MOUNT_ATTR_STRICTATIME)],

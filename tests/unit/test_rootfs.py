@@ -420,12 +420,6 @@ def test_cgroup_v1_tmpfs_with_binds(sys: Syscalls, bundle: Path, root: Path, roo
     ]
 
 
-@pytest.mark.xfail(
-    reason="rootfs.check_proc_mount only looks at mount.type: a mount with type 'proc' but "
-           "a 'bind' option binds an arbitrary host directory over /proc (CVE-2019-16884); "
-           "runc allows a bind on /proc only from a real procfs source",
-    strict=True,
-)
 def test_bind_over_proc_with_type_proc_is_refused(sys: Syscalls, bundle: Path, root_fd: int,
                                                   scratch: Path) -> None:
     fake = scratch / "fakeproc"
@@ -436,12 +430,6 @@ def test_bind_over_proc_with_type_proc_is_refused(sys: Syscalls, bundle: Path, r
     assert sys.named("mount") == []
 
 
-@pytest.mark.xfail(
-    reason="rootfs.check_proc_mount checks the configured destination string, not the path "
-           "it resolves to: with a rootfs symlink /p -> /proc, a mount at /p/sys lands on "
-           "<rootfs>/proc/sys (runc checks the resolved destination)",
-    strict=True,
-)
 def test_mount_under_proc_through_a_symlink_is_refused(
     sys: Syscalls, bundle: Path, root: Path, root_fd: int
 ) -> None:

@@ -426,19 +426,24 @@ def _exec_process(args: argparse.Namespace, container_config: dict[str, Any]):  
             return parse_process(json.load(file), "process")
     if not args.args:
         raise ValueError("exec needs a command or --process")
-    base = dict(container_config.get("process") or {})
+    # A deep copy: the overrides below must not change the container's own config.
+    base = json.loads(json.dumps(container_config.get("process") or {}))
     base["args"] = list(args.args)
     base["terminal"] = bool(args.tty)
     base["env"] = list(base.get("env") or []) + list(args.env)
     if args.cwd:
         base["cwd"] = args.cwd
     base.setdefault("cwd", "/")
+    # As runc: --user replaces the uid (and the gid if given), -g adds groups; the
+    # container's umask and other groups stay.
+    user = base.setdefault("user", {})
     if args.user:
         uid, _, gid = args.user.partition(":")
-        base["user"] = {"uid": int(uid), "gid": int(gid or 0),
-                        "additionalGids": args.additional_gids}
-    elif args.additional_gids:
-        base.setdefault("user", {})["additionalGids"] = args.additional_gids
+        user["uid"] = int(uid)
+        if gid:
+            user["gid"] = int(gid)
+    if args.additional_gids:
+        user["additionalGids"] = list(user.get("additionalGids") or []) + args.additional_gids
     if args.cap:
         caps = dict(base.get("capabilities") or {})
         # Ambient caps must also be permitted and inheritable, or the kernel refuses them.
@@ -486,14 +491,14 @@ def cmd_exec(args: argparse.Namespace) -> int:
 def cmd_features(args: argparse.Namespace) -> int:
     from .capabilities import CAPABILITIES
     from .linux.constants import NAMESPACES
-    from .mountopts import _FLAGS, _PROPAGATION, _RECURSIVE
+    from .mountopts import _FLAGS, _PROPAGATION, _RECURSIVE, _RECURSIVE_ATIME
 
     features = {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": SPEC_VERSION,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer",
                   "poststart", "poststop"],
-        "mountOptions": sorted([*_FLAGS, *_PROPAGATION, *_RECURSIVE]),
+        "mountOptions": sorted([*_FLAGS, *_PROPAGATION, *_RECURSIVE, *_RECURSIVE_ATIME]),
         "linux": {
             "namespaces": sorted(NAMESPACES),
             "capabilities": [f"CAP_{name}" for name in CAPABILITIES],

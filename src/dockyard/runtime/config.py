@@ -343,13 +343,17 @@ def _parse_hooks(raw: Any) -> dict[str, tuple[Hook, ...]]:
             hook = _obj(item, name)
             path = _absolute(_str(hook.get("path"), f"{name}.path"), f"{name}.path")
             timeout = _int(hook.get("timeout"), f"{name}.timeout")
+            env = _strings(hook.get("env"), f"{name}.env")
+            for j, entry in enumerate(env):
+                if "=" not in entry:
+                    raise ConfigError(f"{name}.env[{j}]", f"must be NAME=VALUE, got {entry!r}")
             if timeout is not None and timeout <= 0:
                 raise ConfigError(f"{name}.timeout", "must be greater than zero")
             entries.append(
                 Hook(
                     path=path,
                     args=_strings(hook.get("args"), f"{name}.args"),
-                    env=_strings(hook.get("env"), f"{name}.env"),
+                    env=env,
                     timeout=timeout,
                 )
             )
@@ -425,7 +429,8 @@ def _parse_linux(raw: Any) -> Linux:
     kinds = {ns.type: ns for ns in namespaces}
     user_ns = kinds.get("user")
     if (uid_mappings or gid_mappings) and not (user_ns and not user_ns.path):
-        raise ConfigError("linux.uidMappings", "mappings need a new user namespace")
+        field = "linux.uidMappings" if uid_mappings else "linux.gidMappings"
+        raise ConfigError(field, "mappings need a new user namespace")
     if user_ns and not user_ns.path and not (uid_mappings and gid_mappings):
         raise ConfigError("linux.uidMappings", "a new user namespace needs uid and gid mappings")
     sysctl = {

@@ -77,9 +77,16 @@ _RECURSIVE: dict[str, tuple[int, int]] = {
     "rdiratime": (0, MOUNT_ATTR_NODIRATIME),
     "rnosymfollow": (MOUNT_ATTR_NOSYMFOLLOW, 0),
     "rsymfollow": (0, MOUNT_ATTR_NOSYMFOLLOW),
-    "rnoatime": (MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME),
-    "rstrictatime": (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
-    "ratime": (0, MOUNT_ATTR__ATIME),
+}
+# The atime attributes are one 3-bit field: setting one means clearing the whole
+# field and setting the new value (relatime is the value 0).
+_RECURSIVE_ATIME: dict[str, int] = {
+    "rnoatime": MOUNT_ATTR_NOATIME,
+    "rstrictatime": MOUNT_ATTR_STRICTATIME,
+    "rrelatime": 0,
+    "ratime": 0,
+    "rnorelatime": 0,
+    "rnostrictatime": 0,
 }
 
 
@@ -119,6 +126,9 @@ def parse_options(options: tuple[str, ...] | list[str]) -> MountOptions:
             set_bits, clear_bits = _RECURSIVE[option]
             attr_set = (attr_set | set_bits) & ~clear_bits
             attr_clear = (attr_clear | clear_bits) & ~set_bits
+        elif option in _RECURSIVE_ATIME:
+            attr_set = (attr_set & ~MOUNT_ATTR__ATIME) | _RECURSIVE_ATIME[option]
+            attr_clear |= MOUNT_ATTR__ATIME
         elif option in ("tmpcopyup", "idmap", "ridmap"):
             extensions.add(option)
         else:

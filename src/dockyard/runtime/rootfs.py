@@ -61,7 +61,9 @@ def check_proc_mount(index: int, mount: Mount) -> None:
     """Refuse anything but a real procfs on /proc, and (almost) anything under it:
     a fake /proc would swallow the runtime's own writes to it (CVE-2019-16884)."""
     dest = mount.destination
-    if dest == "/proc" and mount.type != "proc":
+    is_bind = parse_options(mount.options).is_bind
+    if dest == "/proc" and (mount.type != "proc" or
+                            (is_bind and os.path.realpath(mount.source) != "/proc")):
         raise ConfigError(f"mounts[{index}]", f"only a proc filesystem may be mounted on {dest}")
     if dest.startswith("/proc/") and dest not in PROC_MOUNT_ALLOWED:
         raise ConfigError(f"mounts[{index}]", f"mounting over {dest} is not allowed")
@@ -113,8 +115,31 @@ def _dev_is_bind_mounted(config: Config) -> bool:
     )
 
 
+def resolved_destination(sys: Syscalls, root_fd: int, rootfs: str, destination: str) -> str:
+    """Where `destination` really is inside the root, its symlinks followed (within the
+    root): the longest existing prefix resolved by the kernel, plus the rest."""
+    parts = [part for part in destination.split("/") if part]
+    for cut in range(len(parts), 0, -1):
+        try:
+            fd = open_in_root(sys, root_fd, "/".join(parts[:cut]))
+        except OSError:
+            continue
+        try:
+            real = os.readlink(fd_path(fd))
+        finally:
+            os.close(fd)
+        inside = real[len(rootfs.rstrip("/")):] if real.startswith(rootfs.rstrip("/")) else real
+        return os.path.normpath("/" + "/".join([inside.strip("/"), *parts[cut:]]))
+    return destination
+
+
 def mount_entry(sys: Syscalls, root_fd: int, ctx: RootfsContext, index: int, mount: Mount) -> None:
     check_proc_mount(index, mount)
+    # Check again where the destination resolves: a symlink /p -> /proc in the image
+    # must not let a mount at /p/sys through.
+    real = resolved_destination(sys, root_fd, ctx.config.root_path, mount.destination)
+    if real != mount.destination:
+        check_proc_mount(index, Mount(real, mount.type, mount.source, mount.options))
     if mount.destination in ("/proc", "/sys") and is_symlink(root_fd, mount.destination):
         raise ConfigError(f"mounts[{index}]", f"{mount.destination} is a symlink in the rootfs")
     options = parse_options(mount.options)
