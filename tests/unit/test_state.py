@@ -246,7 +246,7 @@ def test_oci_state_fields() -> None:
     assert doc == {
         "ociVersion": "1.0.2", "id": "c1", "pid": state.pid, "status": "running",
         "bundle": "/b", "rootfs": "/b/rootfs", "created": "2024-01-01T00:00:00Z",
-        "owner": "root", "annotations": {"k": "v"},
+        "owner": "", "annotations": {"k": "v"},
     }
     json.dumps(doc)
 

@@ -328,7 +328,11 @@ def cmd_ps(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from .container import list_containers
 
-    states = [container.oci_state() for container in list_containers(args.root)]
+    states = []
+    for container in list_containers(args.root):
+        state = container.oci_state()
+        state["owner"] = container.state.owner
+        states.append(state)
     if args.quiet:
         for state in states:
             print(state["id"])

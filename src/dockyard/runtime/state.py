@@ -181,6 +181,6 @@ def oci_state(state: ContainerState, status: Status) -> dict[str, Any]:
         "bundle": state.bundle,
         "rootfs": state.rootfs,
         "created": state.created,
-        "owner": state.owner,
+        "owner": "",  # as runc's state; `list` shows the owner
         "annotations": state.annotations,
     }

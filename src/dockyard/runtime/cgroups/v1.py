@@ -88,6 +88,7 @@ class _Planner:
             return
         # deny everything first, so that the list that follows is the whole policy
         self.add("devices", "devices.deny", "a", "linux.resources.devices")
+        rules = _canonical_order(rules)
         for rule in rules:
             file = "devices.allow" if rule.allow else "devices.deny"
             if rule.type == "a" and rule.access == "rwm":
@@ -212,3 +213,40 @@ class _Planner:
     def rdma(self) -> None:
         for field, line in values.rdma(self.r):
             self.add("rdma", "rdma.max", line, field)
+
+
+def _canonical_order(rules: list[values.DeviceRule]) -> list[values.DeviceRule]:
+    """The list the kernel ends up with, written sorted, as runc does, so that
+    devices.list reads the same under both.
+
+    After the deny-all, the kernel keeps a set of exceptions: an allow adds access to
+    the exception of exactly that type:major:minor, a deny takes access away from
+    exactly that one (wildcards are compared as values, not expanded). Emulating that
+    gives the same policy. A later rule for type "a" switches modes: keep the order.
+    """
+    leading = 0
+    while leading < len(rules) and not rules[leading].allow and rules[leading].type == "a":
+        leading += 1
+    rest = rules[leading:]
+    if any(rule.type == "a" for rule in rest):
+        return rules
+    exceptions: dict[tuple[str, str, str], tuple[set[str], values.DeviceRule]] = {}
+    for rule in rest:
+        key = (rule.type, rule.major, rule.minor)
+        access, _ = exceptions.get(key, (set(), rule))
+        access = access | set(rule.access) if rule.allow else access - set(rule.access)
+        if access:
+            exceptions[key] = (access, rule)
+        else:
+            exceptions.pop(key, None)
+
+    def number(text: str) -> int:
+        return -1 if text == "*" else int(text)
+
+    kept = []
+    for (kind, major, minor), (access, rule) in sorted(
+        exceptions.items(), key=lambda item: (item[0][0], number(item[0][1]), number(item[0][2]))
+    ):
+        text = "".join(ch for ch in "rwm" if ch in access)
+        kept.append(values.DeviceRule(rule.field, True, kind, major, minor, text))
+    return rules[:leading] + kept
