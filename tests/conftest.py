@@ -240,6 +240,17 @@ class Output:
         data, self.buf = self.buf, b""
         return data.decode(errors="replace")
 
+    def drain(self) -> bytes:
+        """Take whatever has arrived so far, without waiting."""
+        while select.select([self.r], [], [], 0)[0]:
+            chunk = os.read(self.r, 65536)
+            if not chunk:
+                self.eof = True
+                break
+            self.buf += chunk
+        data, self.buf = self.buf, b""
+        return data
+
     def quiet_for(self, seconds: float) -> bool:
         """True if nothing arrives for ``seconds`` (a negative check: no event to wait on)."""
         ready, _, _ = select.select([self.r], [], [], seconds)
@@ -444,7 +455,12 @@ class Runtime:
     def status(self, cid: str) -> str | None:
         """The container's status, or None if the runtime does not know it."""
         r = self.cli("state", cid)
-        return json.loads(r.stdout)["status"] if r.returncode == 0 else None
+        if r.returncode != 0:
+            return None
+        try:
+            return json.loads(r.stdout)["status"]
+        except (ValueError, KeyError, TypeError):
+            return None
 
     def kill(self, cid: str, sig: str = "KILL", *, all: bool = False, check: bool = True):
         return self.cli("kill", *(["--all"] if all else []), cid, sig, check=check)
@@ -505,19 +521,25 @@ class Runtime:
     # cleanup
 
     def cleanup(self) -> None:
+        """Kill and force-delete every container the test named; stop our background CLIs.
+
+        Best effort: a runtime that hangs or crashes here must not stop the rest of the
+        cleanup (the leak check that follows reports whatever is left).
+        """
         for cid in reversed(self.ids):
-            st = self.status(cid) if self.root.exists() else None
-            if st in ("created", "running", "paused", "creating"):
-                if st == "paused":
-                    self.cli("resume", cid, timeout=10)
-                self.cli("kill", "--all", cid, "KILL", timeout=10)
-            if self.root.exists():
-                self.cli("delete", "--force", cid, timeout=10)
+            with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+                st = self.status(cid) if self.root.exists() else None
+                if st in ("created", "running", "paused", "creating"):
+                    if st == "paused":
+                        self.cli("resume", cid, timeout=10)
+                    self.cli("kill", "--all", cid, "KILL", timeout=10)
+                if self.root.exists():
+                    self.cli("delete", "--force", cid, timeout=10)
         for p in self.procs:
             if p.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     p.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
+            with contextlib.suppress(subprocess.TimeoutExpired, ValueError):
                 p.communicate(timeout=10)
         for out in self.out.values():
             out.close()
@@ -627,7 +649,10 @@ def testctx(request, tmp_path, busybox_rootfs):
     ctx = TestContext(request.node.name, tmp_path, busybox_rootfs)
     yield ctx
     for rt in ctx.runtimes:
-        rt.cleanup()
+        try:
+            rt.cleanup()
+        except Exception as e:  # report below, after the leak check
+            print(f"cleanup of {rt}: {e!r}")
     problems: list[str] = []
     try:
         wait_for(lambda: not _leaks(ctx), SETTLE_TIMEOUT)

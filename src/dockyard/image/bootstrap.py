@@ -138,3 +138,19 @@ def write_bundle(bundle: Path, config: dict, rootfs_src: Path | None = None) -> 
     tmp.write_text(json.dumps(config, indent=2) + "\n")
     os.rename(tmp, bundle / "config.json")
     return bundle
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m dockyard.image.bootstrap busybox DEST`: build a rootfs at DEST."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] != "busybox":
+        print("usage: python -m dockyard.image.bootstrap busybox DEST", file=sys.stderr)
+        return 2
+    print(build_busybox_rootfs(Path(args[1])))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

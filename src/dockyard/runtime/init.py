@@ -94,6 +94,7 @@ def _setup(sys: Syscalls, args: InitArgs) -> tuple[str, dict[str, str]]:
     config = args.config
     process = config.process
     assert process is not None
+    sync.expect(args.sync_sock, sync.GO)
     os.setsid()
     # mknod and mkdir below must create exactly the modes asked for.
     os.umask(0)

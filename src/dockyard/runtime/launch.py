@@ -185,7 +185,10 @@ def _drive(config: Config, bundle: str, container_id: str, sock: socket.socket,
     # The intermediate joins the cgroups before it forks anything, so that no process
     # of the container ever runs outside them.
     cgroups.add_pid(intermediate)
-    sync.send(sock, sync.GO)
+    try:
+        sync.send(sock, sync.GO)
+    except BrokenPipeError:
+        pass  # the intermediate failed early: its error message is still queued
     message = sync.recv(sock)
     if message["type"] == sync.USERNS_READY:
         _write_id_maps(intermediate, config)
@@ -205,6 +208,9 @@ def _drive(config: Config, bundle: str, container_id: str, sock: socket.socket,
         if process is not None and process.oom_score_adj is not None:
             with open(f"/proc/{init_pid}/oom_score_adj", "w") as file:
                 file.write(str(process.oom_score_adj))
+        # The init shares the intermediate's end of the socket: it waits for this
+        # before it says anything, so its messages cannot overtake the child pid.
+        sync.send(sock, sync.GO)
         sync.expect(sock, sync.RUN_HOOKS)
         # Limits are set once the mounts are done (the device rules would otherwise
         # stop the init creating /dev nodes), and before the hooks, which may

@@ -22,7 +22,7 @@ RUN_HOOKS = "run-hooks"  # mounts done: apply cgroup resources, run prestart/cre
 READY = "ready"  # everything applied; waiting on exec.fifo
 ERROR = "error"
 # parent -> child
-GO = "go"
+GO = "go"  # to the intermediate: you are in the cgroups; to the init: pid received
 MAPPED = "mapped"
 HOOKS_DONE = "hooks-done"
 
