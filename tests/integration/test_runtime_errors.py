@@ -226,3 +226,19 @@ def test_state_json_is_valid(runtime, bundle, config):
     assert set(st) >= {"ociVersion", "id", "status", "pid", "bundle"}
     json.dumps(st)
     runtime.delete(cid)
+
+
+def test_log_file_json(runtime, testctx):
+    """--log FILE --log-format json: errors go to the log as JSON lines (containerd reads it)."""
+    cfg = testctx.config()
+    _unknown_ns(cfg, None)
+    b = testctx.bundle(cfg)
+    log = testctx.tmp / "runtime-log.json"
+    cid = runtime.track(testctx.new_id())
+    r = runtime.cli("--log", log, "--log-format", "json", "run", "--bundle", b, cid, timeout=15)
+    assert r.returncode != 0
+    entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    assert entries, "nothing logged"
+    assert all({"level", "msg"} <= set(e) for e in entries), entries
+    errors = [e for e in entries if e["level"] == "error"]
+    assert any("bogusns" in e["msg"] for e in errors), entries

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -392,3 +393,31 @@ def test_signal_dispositions_reset(runtime):
     assert int(st["SigIgn"], 16) == 0
     assert int(st["SigBlk"], 16) == 0
     assert out.endswith("y\ny\n")
+
+
+def test_preserve_fds(runtime, bundle, config, testctx):
+    """--preserve-fds 1: the caller's fd 3 reaches the container as fd 3 (LISTEN_FDS style)."""
+    data = testctx.tmp / "passed"
+    data.write_text("through-fd-3\n")
+    b = bundle(oci.sh(config(), "cat <&3; ls /proc/$$/fd; true"))
+    cid = runtime.new_id()
+    cmd = runtime.cmd("run", "--preserve-fds", "1", "--bundle", b, cid)
+    r = subprocess.run(
+        ["/bin/sh", "-c", f'exec "$@" 3<{data}', "sh", *cmd],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split()
+    assert lines[0] == "through-fd-3"
+    assert lines[1:] == ["0", "1", "2", "3"]
+
+
+@pytest.mark.parametrize("flag", ["--no-pivot", "--no-new-keyring"])
+def test_run_flags(runtime, bundle, config, flag):
+    cid = runtime.new_id()
+    r = runtime.run(bundle(oci.sh(config(), "echo ok")), cid, flag)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "ok\n"
