@@ -218,11 +218,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config, _ = load_bundle(os.path.abspath(args.bundle))
     relay = config.process is not None and config.process.terminal and not args.console_socket
-    with console_listener() as (console_path, server):
-        if relay:
+    if relay:
+        with console_listener() as (console_path, server):
             options.console_socket = console_path
+            state = create(args.root, args.container_id, args.bundle, options)
+            master: int | None = receive_master(server)
+    else:
         state = create(args.root, args.container_id, args.bundle, options)
-        master = receive_master(server) if relay else None
+        master = None
     container = Container(args.root, args.container_id)
     try:
         container.start()
@@ -480,10 +483,13 @@ def cmd_exec(args: argparse.Namespace) -> int:
     set_subreaper()
     queue = SignalQueue()
     relay = process.terminal and not args.console_socket
-    with console_listener() as (console_path, server):
-        pid = container.exec(process, console_path if relay else args.console_socket,
-                             args.preserve_fds)
-        master = receive_master(server) if relay else None
+    if relay:
+        with console_listener() as (console_path, server):
+            pid = container.exec(process, console_path, args.preserve_fds)
+            master: int | None = receive_master(server)
+    else:
+        pid = container.exec(process, args.console_socket, args.preserve_fds)
+        master = None
     if args.pid_file:
         from .launch import _write_pid_file
 

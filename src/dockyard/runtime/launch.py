@@ -55,6 +55,7 @@ def create(root: str, container_id: str, bundle: str, options: CreateOptions) ->
         raise ConfigError("process", "is required to create a container")
     if config.process.terminal and not options.console_socket:
         raise ConfigError("process.terminal", "a terminal needs --console-socket")
+    _check_security_modules(config)
     _warn_unsupported_capabilities(config)
     seccomp_filter, load_filter = _prepare_seccomp(config, root)
     state_dir.claim()
@@ -89,6 +90,22 @@ def create(root: str, container_id: str, bundle: str, options: CreateOptions) ->
             cgroups.destroy()
         state_dir.remove()
         raise
+
+
+def _check_security_modules(config: Config) -> None:
+    """The spec: a runtime that cannot apply a requested LSM label must fail, not run
+    the container unconfined."""
+    process = config.process
+    if process is None:
+        return
+    if process.apparmor_profile and not os.path.isdir("/sys/kernel/security/apparmor"):
+        raise ConfigError("process.apparmorProfile", "AppArmor is not enabled on this host")
+    if process.selinux_label and not os.path.isdir("/sys/fs/selinux"):
+        raise ConfigError("process.selinuxLabel", "SELinux is not enabled on this host")
+    if process.apparmor_profile or process.selinux_label:
+        raise ConfigError("process.apparmorProfile" if process.apparmor_profile
+                          else "process.selinuxLabel",
+                          "applying LSM labels is not supported by dockyard-runtime yet")
 
 
 def _warn(message: str) -> None:
