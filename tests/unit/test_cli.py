@@ -7,7 +7,6 @@ import argparse
 import copy
 import json
 import signal
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +16,6 @@ from dockyard.runtime import cli
 from dockyard.runtime.errors import ConfigError
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(scope="module")
-def _scratch_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("scratch")
-
-
-@pytest.fixture
-def scratch(_scratch_base: Path) -> Path:
-    """A fresh empty directory (cheaper than tmp_path, which costs milliseconds each)."""
-    return Path(tempfile.mkdtemp(dir=_scratch_base))
 
 
 PARSER = cli._parser()  # building it costs milliseconds: once for the module

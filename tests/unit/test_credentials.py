@@ -4,7 +4,6 @@ and the environment. Every privileged or process-wide call is recorded, never ma
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +21,6 @@ from dockyard.runtime.linux import constants as c
 from dockyard.runtime.linux.fake import RecordingSyscalls
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(scope="module")
-def _scratch_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("scratch")
-
-
-@pytest.fixture
-def scratch(_scratch_base: Path) -> Path:
-    """A fresh empty directory (cheaper than tmp_path, which costs milliseconds each)."""
-    return Path(tempfile.mkdtemp(dir=_scratch_base))
 
 
 HIGHEST = 40

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,17 +15,6 @@ from dockyard.runtime.config import Hook
 from dockyard.runtime.hooks import HookError, run_hook, run_hooks
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(scope="module")
-def _scratch_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("scratch")
-
-
-@pytest.fixture
-def scratch(_scratch_base: Path) -> Path:
-    """A fresh empty directory (cheaper than tmp_path, which costs milliseconds each)."""
-    return Path(tempfile.mkdtemp(dir=_scratch_base))
 
 
 STATE = {"ociVersion": "1.2.0", "id": "c1", "status": "created", "pid": 42,

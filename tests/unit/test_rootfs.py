@@ -7,7 +7,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,17 +23,6 @@ from dockyard.runtime.rootfs import RootfsContext
 from dockyard.runtime.saferoot import ensure_file, fd_path, is_symlink, mkdir_all, open_in_root
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(scope="module")
-def _scratch_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("scratch")
-
-
-@pytest.fixture
-def scratch(_scratch_base: Path) -> Path:
-    """A fresh empty directory (cheaper than tmp_path, which costs milliseconds each)."""
-    return Path(tempfile.mkdtemp(dir=_scratch_base))
 
 
 FD_PREFIX = "/proc/self/fd/"

@@ -6,7 +6,6 @@ import json
 import os
 import stat
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,17 +26,6 @@ from dockyard.runtime.state import (
 )
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(scope="module")
-def _scratch_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("scratch")
-
-
-@pytest.fixture
-def scratch(_scratch_base: Path) -> Path:
-    """A fresh empty directory (cheaper than tmp_path, which costs milliseconds each)."""
-    return Path(tempfile.mkdtemp(dir=_scratch_base))
 
 
 STATUSES = (Status.CREATING, Status.CREATED, Status.RUNNING, Status.PAUSED, Status.STOPPED)

@@ -45,8 +45,21 @@ def apply_process_context(
     _chdir(process.cwd)
     verify_cwd()
     os.umask(user.umask if user.umask is not None else 0o022)
+    _set_exec_labels(sys, process)
     if seccomp_filter is not None and not early_filter and load_filter:
         load_filter(seccomp_filter)
+
+
+def _set_exec_labels(sys: Syscalls, process: Process) -> None:
+    """LSM labels take effect at the next execve: the user program's. /proc here is the
+    container's own procfs (a fake /proc is refused when mounting)."""
+    if process.apparmor_profile:
+        try:
+            sys.write_file("/proc/self/attr/apparmor/exec", f"exec {process.apparmor_profile}")
+        except FileNotFoundError:  # kernels before the per-LSM attr directories
+            sys.write_file("/proc/self/attr/exec", f"exec {process.apparmor_profile}")
+    if process.selinux_label:
+        sys.write_file("/proc/self/attr/exec", process.selinux_label)
 
 
 def _chdir(cwd: str) -> None:

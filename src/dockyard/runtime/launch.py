@@ -102,10 +102,6 @@ def _check_security_modules(config: Config) -> None:
         raise ConfigError("process.apparmorProfile", "AppArmor is not enabled on this host")
     if process.selinux_label and not os.path.isdir("/sys/fs/selinux"):
         raise ConfigError("process.selinuxLabel", "SELinux is not enabled on this host")
-    if process.apparmor_profile or process.selinux_label:
-        raise ConfigError("process.apparmorProfile" if process.apparmor_profile
-                          else "process.selinuxLabel",
-                          "applying LSM labels is not supported by dockyard-runtime yet")
 
 
 def _warn(message: str) -> None:
