@@ -3,7 +3,6 @@ no container (--version, features, spec, errors for a container that does not ex
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import signal
@@ -12,17 +11,15 @@ from typing import Any
 
 import pytest
 
-from dockyard.runtime import cli
+from dockyard.runtime import cli, cliargs
+from dockyard.runtime.cliargs import Arguments, UsageError
 from dockyard.runtime.errors import ConfigError
 
 pytestmark = pytest.mark.unit
 
 
-PARSER = cli._parser()  # building it costs milliseconds: once for the module
-
-
-def parse(*argv: str) -> argparse.Namespace:
-    return PARSER.parse_args(list(argv))
+def parse(*argv: str) -> Arguments:
+    return cliargs.parse(list(argv))
 
 
 # --- signals -----------------------------------------------------------------------------
@@ -122,7 +119,7 @@ CONTAINER_CONFIG: dict[str, Any] = {
 }
 
 
-def exec_args(*argv: str) -> argparse.Namespace:
+def exec_args(*argv: str) -> Arguments:
     return parse("exec", *argv)
 
 
@@ -230,7 +227,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main([]) == 1
+    assert cli.main([]) == 2
     assert "usage: dockyard-runtime" in capsys.readouterr().out
 
 
@@ -324,8 +321,38 @@ def test_one_line() -> None:
 
 @pytest.mark.parametrize("argv", [["kill"], ["nonsense"], ["--log-format", "xml", "list"]])
 def test_usage_error_is_one_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        cli.main(argv)
-    assert info.value.code == 2
+    assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("dockyard-runtime") and err.count("\n") == 1, err
+
+
+def test_parser_grammar() -> None:
+    args = parse("--root", "/r", "--log-format=json", "exec", "-t", "--env", "A=1", "-e", "B=2",
+                 "-g", "5", "c1", "sh", "-c", "echo -n hi")
+    assert (args.root, args.log_format, args.command) == ("/r", "json", "exec")
+    assert args.tty and args.env == ["A=1", "B=2"] and args.additional_gids == [5]
+    assert (args.container_id, args.args) == ("c1", ["sh", "-c", "echo -n hi"])
+    kill = parse("kill", "--all", "c1", "KILL")
+    assert (kill.all, kill.container_id, kill.signal) == (True, "c1", "KILL")
+    assert parse("kill", "c1").signal == "SIGTERM"
+    assert parse("ps", "-f", "json", "c1").ps_args == []
+    assert parse("run", "-d", "--bundle", "/b", "--preserve-fds", "2", "c").preserve_fds == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["create"], "create: missing container id"),
+    (["start", "a", "b"], "start: unexpected argument 'b'"),
+    (["create", "--bogus", "c"], "unknown flag '--bogus'"),
+    (["create", "--pid-file"], "flag --pid-file needs a value"),
+    (["run", "--preserve-fds", "x", "c"], "flag --preserve-fds: 'x' is not a number"),
+])
+def test_parser_errors(argv: list[str], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        cliargs.parse(argv)
+
+
+def test_command_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["exec", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: dockyard-runtime exec [flags] CONTAINER_ID [ARGS...]")
+    assert "--console-socket" in out

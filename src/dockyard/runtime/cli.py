@@ -8,103 +8,18 @@ Imports are lazy: each command loads only what it uses.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing itself costs milliseconds at every start
+    from typing import Any
+
+    from .cliargs import Arguments
 
 VERSION = "0.1.0"
 SPEC_VERSION = "1.2.0"
-DEFAULT_ROOT = "/run/dockyard/runtime"
-
-
-class _Parser(argparse.ArgumentParser):
-    """Usage errors as one line, like every other error of the runtime."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: {message}\n")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="dockyard-runtime", description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=DEFAULT_ROOT, help="directory for container state")
-    parser.add_argument("--log", default="", help="also write errors and debug output here")
-    parser.add_argument("--log-format", default="text", choices=("text", "json"))
-    parser.add_argument("--debug", action="store_true")
-    parser.add_argument("--systemd-cgroup", action="store_true",
-                        help="not supported: cgroupfs is always used")
-    parser.add_argument("--rootless", default="auto")
-    parser.add_argument("-v", "--version", action="store_true")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help_text)
-
-    def create_flags(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("-b", "--bundle", default=".")
-        sub.add_argument("--console-socket")
-        sub.add_argument("--pid-file")
-        sub.add_argument("--preserve-fds", type=int, default=0)
-        sub.add_argument("--no-pivot", action="store_true")
-        sub.add_argument("--no-new-keyring", action="store_true")
-        sub.add_argument("--pidfd-socket")
-        sub.add_argument("container_id")
-
-    create_flags(command("create", "create a container"))
-    run = command("run", "create and start a container")
-    create_flags(run)
-    run.add_argument("-d", "--detach", action="store_true")
-    run.add_argument("--keep", action="store_true")
-    run.add_argument("--no-subreaper", action="store_true")
-    for name in ("start", "state", "pause", "resume"):
-        command(name, f"{name} a container").add_argument("container_id")
-    kill = command("kill", "send a signal to a container's init")
-    kill.add_argument("-a", "--all", action="store_true")
-    kill.add_argument("container_id")
-    kill.add_argument("signal", nargs="?", default="SIGTERM")
-    delete = command("delete", "delete a container")
-    delete.add_argument("-f", "--force", action="store_true")
-    delete.add_argument("container_id")
-    exec_ = command("exec", "run a process in a container")
-    exec_.add_argument("-p", "--process")
-    exec_.add_argument("-t", "--tty", action="store_true")
-    exec_.add_argument("--cwd")
-    exec_.add_argument("-e", "--env", action="append", default=[])
-    exec_.add_argument("-u", "--user")
-    exec_.add_argument("-g", "--additional-gids", action="append", default=[], type=int)
-    exec_.add_argument("-c", "--cap", action="append", default=[])
-    exec_.add_argument("-d", "--detach", action="store_true")
-    exec_.add_argument("--pid-file")
-    exec_.add_argument("--console-socket")
-    exec_.add_argument("--no-new-privs", action="store_true")
-    exec_.add_argument("--preserve-fds", type=int, default=0)
-    exec_.add_argument("--ignore-paused", action="store_true")
-    exec_.add_argument("--apparmor")
-    exec_.add_argument("--process-label")
-    exec_.add_argument("--cgroup")
-    exec_.add_argument("container_id")
-    exec_.add_argument("args", nargs=argparse.REMAINDER)
-    ps = command("ps", "list the processes of a container")
-    ps.add_argument("-f", "--format", default="table", choices=("table", "json"))
-    ps.add_argument("container_id")
-    ps.add_argument("ps_args", nargs=argparse.REMAINDER)
-    list_ = command("list", "list containers")
-    list_.add_argument("-f", "--format", default="table", choices=("table", "json"))
-    list_.add_argument("-q", "--quiet", action="store_true")
-    spec = command("spec", "write Docker's default config.json")
-    spec.add_argument("-b", "--bundle", default=".")
-    spec.add_argument("--rootless", action="store_true")
-    update = command("update", "change a container's resource limits")
-    update.add_argument("-r", "--resources", help="JSON file of linux.resources, - for stdin")
-    for flag in ("memory", "memory-swap", "memory-reservation", "kernel-memory",
-                 "kernel-memory-tcp", "cpu-shares", "cpu-quota", "cpu-period", "cpu-rt-runtime",
-                 "cpu-rt-period", "cpuset-cpus", "cpuset-mems", "pids-limit", "blkio-weight",
-                 "cpu-burst"):
-        update.add_argument(f"--{flag}")
-    update.add_argument("container_id")
-    command("features", "show what this runtime supports")
-    return parser
 
 
 class Logger:
@@ -126,14 +41,20 @@ class Logger:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    from .cliargs import UsageError, parse, usage
+
+    try:
+        args = parse(sys.argv[1:] if argv is None else argv)
+    except UsageError as err:
+        print(f"dockyard-runtime: {err}", file=sys.stderr)
+        return 2
     logger = Logger(args.log, args.log_format, args.debug)
     if args.version:
         print(f"dockyard-runtime version {VERSION}\nspec: {SPEC_VERSION}")
         return 0
-    if not args.command:
-        _parser().print_help()
-        return 1
+    if args.help or not args.command:
+        print(usage(args.command))
+        return 0 if args.help else 2
     if args.debug:
         _configure_logging()
     from .errors import OCIError
@@ -168,7 +89,7 @@ def _configure_logging() -> None:
                         format="dockyard-runtime: %(levelname)s: %(message)s")
 
 
-def _create_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _create_options(args: Arguments):  # type: ignore[no-untyped-def]
     from .launch import CreateOptions
 
     preserve = args.preserve_fds
@@ -190,7 +111,7 @@ def _protect_inherited_fds(preserve: int) -> None:
     cloexec_fds_from(3 + preserve)
 
 
-def cmd_create(args: argparse.Namespace) -> int:
+def cmd_create(args: Arguments) -> int:
     from .launch import create
 
     options = _create_options(args)
@@ -199,7 +120,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: Arguments) -> int:
     from .container import Container
     from .launch import create
     from .procutil import set_subreaper
@@ -243,14 +164,14 @@ def _nothing():  # type: ignore[no-untyped-def]
     return contextlib.nullcontext()
 
 
-def cmd_start(args: argparse.Namespace) -> int:
+def cmd_start(args: Arguments) -> int:
     from .container import Container
 
     Container(args.root, args.container_id).start()
     return 0
 
 
-def cmd_state(args: argparse.Namespace) -> int:
+def cmd_state(args: Arguments) -> int:
     from .container import Container
 
     print(json.dumps(Container(args.root, args.container_id).oci_state(), indent=2))
@@ -271,14 +192,14 @@ def parse_signal(value: str) -> int:
         raise ValueError(f"unknown signal {value!r}") from None
 
 
-def cmd_kill(args: argparse.Namespace) -> int:
+def cmd_kill(args: Arguments) -> int:
     from .container import Container
 
     Container(args.root, args.container_id).kill(parse_signal(args.signal), args.all)
     return 0
 
 
-def cmd_delete(args: argparse.Namespace) -> int:
+def cmd_delete(args: Arguments) -> int:
     from .container import Container
     from .errors import ContainerNotFound
 
@@ -292,21 +213,21 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_pause(args: argparse.Namespace) -> int:
+def cmd_pause(args: Arguments) -> int:
     from .container import Container
 
     Container(args.root, args.container_id).pause()
     return 0
 
 
-def cmd_resume(args: argparse.Namespace) -> int:
+def cmd_resume(args: Arguments) -> int:
     from .container import Container
 
     Container(args.root, args.container_id).resume()
     return 0
 
 
-def cmd_ps(args: argparse.Namespace) -> int:
+def cmd_ps(args: Arguments) -> int:
     from .container import Container
 
     pids = Container(args.root, args.container_id).pids()
@@ -328,7 +249,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def cmd_list(args: Arguments) -> int:
     from .container import list_containers
 
     states = []
@@ -352,7 +273,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_spec(args: argparse.Namespace) -> int:
+def cmd_spec(args: Arguments) -> int:
     from .defaults import docker_default_spec
 
     path = os.path.join(args.bundle, "config.json")
@@ -379,7 +300,7 @@ def parse_size(value: str) -> int:
         raise ValueError(f"invalid size {value!r}") from None
 
 
-def _resources_from_flags(args: argparse.Namespace) -> dict[str, Any]:
+def _resources_from_flags(args: Arguments) -> dict[str, Any]:
     def number(value: str | None) -> int | None:
         return None if value is None else int(value)
 
@@ -409,7 +330,7 @@ def _resources_from_flags(args: argparse.Namespace) -> dict[str, Any]:
     return resources
 
 
-def cmd_update(args: argparse.Namespace) -> int:
+def cmd_update(args: Arguments) -> int:
     from .container import Container
 
     if args.resources:
@@ -424,7 +345,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     return 0
 
 
-def _exec_process(args: argparse.Namespace, container_config: dict[str, Any]):  # type: ignore[no-untyped-def]
+def _exec_process(args: Arguments, container_config: dict[str, Any]):  # type: ignore[no-untyped-def]
     """The process to exec: from --process, or the container's process with overrides."""
     from .config import parse_process
 
@@ -463,7 +384,7 @@ def _exec_process(args: argparse.Namespace, container_config: dict[str, Any]):  
     return parse_process(base, "process")
 
 
-def cmd_exec(args: argparse.Namespace) -> int:
+def cmd_exec(args: Arguments) -> int:
     from .container import Container
     from .procutil import set_subreaper
     from .supervise import SignalQueue, console_listener, raw_terminal, receive_master, wait_for
@@ -498,7 +419,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
         return wait_for(pid, queue, master)
 
 
-def cmd_features(args: argparse.Namespace) -> int:
+def cmd_features(args: Arguments) -> int:
     from .capabilities import CAPABILITIES
     from .linux.constants import NAMESPACES
     from .mountopts import _FLAGS, _PROPAGATION, _RECURSIVE, _RECURSIVE_ATIME

@@ -1,0 +1,1 @@
+"""Storage: content-addressed blobs, SQLite metadata, snapshots, archives."""
