@@ -134,9 +134,21 @@ class StateDir:
         return ContainerState(**data)
 
     def remove(self) -> None:
-        import shutil
-
-        shutil.rmtree(self.path, ignore_errors=True)
+        # The directory holds a few plain files only; shutil would cost an import
+        # (with bz2 and lzma) on every delete.
+        try:
+            names = os.listdir(self.path)
+        except FileNotFoundError:
+            return
+        for name in names:
+            try:
+                os.unlink(os.path.join(self.path, name))
+            except FileNotFoundError:
+                pass
+        try:
+            os.rmdir(self.path)
+        except FileNotFoundError:
+            pass
 
 
 def list_ids(root: str) -> list[str]:
