@@ -21,6 +21,22 @@ Fixtures
                               tmp_path) with ``config.json`` and a private busybox rootfs copy.
 ``runtime``                   :class:`Runtime` for the runtime under test (skips if none).
 ``runc``                      :class:`Runtime` for Debian's runc (skips if absent).
+
+Runtime (each call returns a CompletedProcess unless noted; ``check=True`` asserts exit 0)
+    cli(*args, check, timeout, input, **popen_kw)   ``<binary> --root <state> *args``
+    popen(*args)                                    background CLI, killed at teardown
+    run(bundle, cid=None, *flags)                   foreground ``run`` (stdout captured)
+    sh(script, config=None, *flags) / sh_ok(...)    ``run`` of ``sh -c script`` in a new bundle
+    create(bundle, cid=None, *flags) -> cid         stdout is a pipe: ``out[cid]`` (Output)
+    run_detached(bundle, cid=None, *flags) -> cid   ``run --detach``, same stdio as create
+    start / state -> dict / status -> str|None / kill(cid, sig, all=) / delete(cid, force=)
+    exec(cid, *args, flags=[...]) / exec_detached(cid, *args, flags=[...]) -> Output
+    wait_status(cid, *statuses, timeout) -> state   poll ``state`` with a deadline
+    new_id(), track(cid), track_pid(pid), is_runc, skip_if_runc(reason), stderr(cid)
+Output (a pipe's read end): readline(timeout), expect(line), read() (to EOF), drain(),
+    quiet_for(seconds)
+Helpers: wait_for, pid_alive, proc_starttime, status_field, parse_status, mountinfo,
+    cgroup_mounts, proc_cgroups, cgroup_dir.
 """
 
 from __future__ import annotations

@@ -150,8 +150,9 @@ def canonical_json(obj: Any) -> bytes:
     content that was received is kept byte for byte instead.
     """
     try:
-        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False)
+        text = json.dumps(
+            obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
         return text.encode("utf-8")
     except (UnicodeEncodeError, ValueError, TypeError) as e:
         raise ValueError(f"cannot serialise to canonical JSON: {e}") from None
@@ -250,8 +251,12 @@ def parse_descriptor(obj: object, where: str = "descriptor") -> Descriptor:
     _expect(isinstance(obj, dict), where, "expected an object", obj)
     assert isinstance(obj, dict)
     media_type = obj.get("mediaType")
-    _expect(isinstance(media_type, str) and bool(media_type), f"{where}.mediaType",
-            "expected a non-empty string", media_type)
+    _expect(
+        isinstance(media_type, str) and bool(media_type),
+        f"{where}.mediaType",
+        "expected a non-empty string",
+        media_type,
+    )
     assert isinstance(media_type, str)
     if not _MEDIA_TYPE.fullmatch(media_type):
         raise InvalidManifest(f"{where}.mediaType: invalid media type {media_type!r}")
@@ -263,16 +268,24 @@ def parse_descriptor(obj: object, where: str = "descriptor") -> Descriptor:
     except InvalidDigest as e:
         raise InvalidManifest(f"{where}.digest: {e}: {digest!r}") from None
     size = obj.get("size")
-    _expect(isinstance(size, int) and not isinstance(size, bool), f"{where}.size",
-            "expected an integer", size)
+    _expect(
+        isinstance(size, int) and not isinstance(size, bool),
+        f"{where}.size",
+        "expected an integer",
+        size,
+    )
     assert isinstance(size, int)
     if size < 0:
         raise InvalidManifest(f"{where}.size: must not be negative ({size})")
     urls_obj = obj.get("urls")
     urls: tuple[str, ...] = ()
     if urls_obj is not None:
-        _expect(isinstance(urls_obj, list) and all(isinstance(u, str) for u in urls_obj),
-                f"{where}.urls", "expected an array of strings", urls_obj)
+        _expect(
+            isinstance(urls_obj, list) and all(isinstance(u, str) for u in urls_obj),
+            f"{where}.urls",
+            "expected an array of strings",
+            urls_obj,
+        )
         urls = tuple(urls_obj)
     annotations = _string_map(obj.get("annotations"), f"{where}.annotations")
     platform = None
@@ -282,8 +295,9 @@ def parse_descriptor(obj: object, where: str = "descriptor") -> Descriptor:
         except InvalidPlatform as e:
             raise InvalidManifest(str(e)) from None
     artifact_type = obj.get("artifactType", "")
-    _expect(isinstance(artifact_type, str), f"{where}.artifactType", "expected a string",
-            artifact_type)
+    _expect(
+        isinstance(artifact_type, str), f"{where}.artifactType", "expected a string", artifact_type
+    )
     data = None
     if obj.get("data") is not None:
         raw_data = obj["data"]
@@ -339,8 +353,13 @@ class ImageManifest:
 
     def descriptor(self, platform: Platform | None = None) -> Descriptor:
         """A descriptor pointing at this manifest (for an index or a tag)."""
-        return Descriptor(self.media_type, self.digest, self.size, platform=platform,
-                          artifact_type=self.artifact_type)
+        return Descriptor(
+            self.media_type,
+            self.digest,
+            self.size,
+            platform=platform,
+            artifact_type=self.artifact_type,
+        )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schemaVersion": 2, "mediaType": self.media_type}
@@ -379,8 +398,7 @@ class ImageIndex:
         return self.media_type == mt.DOCKER_MANIFEST_LIST
 
     def descriptor(self) -> Descriptor:
-        return Descriptor(self.media_type, self.digest, self.size,
-                          artifact_type=self.artifact_type)
+        return Descriptor(self.media_type, self.digest, self.size, artifact_type=self.artifact_type)
 
     def platforms(self) -> list[Platform]:
         return [d.platform for d in self.manifests if d.platform is not None]
@@ -422,14 +440,17 @@ def detect_media_type(doc: Mapping[str, Any], content_type: str | None = None) -
         return mt.OCI_INDEX
     if "config" in doc or "layers" in doc:
         return mt.OCI_MANIFEST
-    raise InvalidManifest("cannot tell the manifest's media type: no mediaType field, no "
-                          "Content-Type, and neither 'manifests' nor 'config' present")
+    raise InvalidManifest(
+        "cannot tell the manifest's media type: no mediaType field, no "
+        "Content-Type, and neither 'manifests' nor 'config' present"
+    )
 
 
 def _decode(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_MANIFEST_SIZE:
-        raise InvalidManifest(f"manifest is {len(data)} bytes, over the limit of "
-                              f"{MAX_MANIFEST_SIZE}")
+        raise InvalidManifest(
+            f"manifest is {len(data)} bytes, over the limit of {MAX_MANIFEST_SIZE}"
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -516,15 +537,19 @@ def build_image_manifest(
     if media_type not in mt.IMAGE_MANIFEST_TYPES:
         raise UnsupportedMediaType(media_type, "manifest media type")
     if media_type == mt.DOCKER_MANIFEST and (annotations or subject or artifact_type):
-        raise ValueError("Docker schema 2 manifests have no annotations, subject or "
-                         "artifactType; use the OCI form")
+        raise ValueError(
+            "Docker schema 2 manifests have no annotations, subject or "
+            "artifactType; use the OCI form"
+        )
     if config.media_type == mt.OCI_EMPTY and not artifact_type:
         raise ValueError("artifactType is required when config is the empty descriptor")
-    m = ImageManifest(media_type, config, tuple(layers), dict(annotations or {}), subject,
-                      artifact_type)
+    m = ImageManifest(
+        media_type, config, tuple(layers), dict(annotations or {}), subject, artifact_type
+    )
     raw = canonical_json(m.to_json())
-    return ImageManifest(media_type, config, tuple(layers), dict(annotations or {}), subject,
-                         artifact_type, raw)
+    return ImageManifest(
+        media_type, config, tuple(layers), dict(annotations or {}), subject, artifact_type, raw
+    )
 
 
 def build_index(
@@ -541,11 +566,19 @@ def build_index(
     entries = tuple(manifests)
     if media_type == mt.DOCKER_MANIFEST_LIST:
         if annotations or subject or artifact_type:
-            raise ValueError("Docker manifest lists have no annotations, subject or "
-                             "artifactType; use the OCI form")
+            raise ValueError(
+                "Docker manifest lists have no annotations, subject or "
+                "artifactType; use the OCI form"
+            )
         for d in entries:
             if d.platform is None:
                 raise ValueError(f"Docker manifest list entry {d.digest} needs a platform")
     idx = ImageIndex(media_type, entries, dict(annotations or {}), subject, artifact_type)
-    return ImageIndex(media_type, entries, dict(annotations or {}), subject, artifact_type,
-                      canonical_json(idx.to_json()))
+    return ImageIndex(
+        media_type,
+        entries,
+        dict(annotations or {}),
+        subject,
+        artifact_type,
+        canonical_json(idx.to_json()),
+    )

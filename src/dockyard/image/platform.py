@@ -70,12 +70,53 @@ class NoMatchingPlatform(LookupError):
 
 
 KNOWN_OS = frozenset(
-    "aix android darwin dragonfly freebsd hurd illumos ios js linux nacl netbsd openbsd "
-    "plan9 solaris windows zos".split()
+    [
+        "aix",
+        "android",
+        "darwin",
+        "dragonfly",
+        "freebsd",
+        "hurd",
+        "illumos",
+        "ios",
+        "js",
+        "linux",
+        "nacl",
+        "netbsd",
+        "openbsd",
+        "plan9",
+        "solaris",
+        "windows",
+        "zos",
+    ]
 )
 KNOWN_ARCH = frozenset(
-    "386 amd64 amd64p32 arm armbe arm64 arm64be ppc64 ppc64le loong64 mips mipsle mips64 "
-    "mips64le mips64p32 mips64p32le ppc riscv riscv64 s390 s390x sparc sparc64 wasm".split()
+    [
+        "386",
+        "amd64",
+        "amd64p32",
+        "arm",
+        "armbe",
+        "arm64",
+        "arm64be",
+        "ppc64",
+        "ppc64le",
+        "loong64",
+        "mips",
+        "mipsle",
+        "mips64",
+        "mips64le",
+        "mips64p32",
+        "mips64p32le",
+        "ppc",
+        "riscv",
+        "riscv64",
+        "s390",
+        "s390x",
+        "sparc",
+        "sparc64",
+        "wasm",
+    ]
 )
 
 _COMPONENT = re.compile(r"[A-Za-z0-9_.-]+")
@@ -178,9 +219,7 @@ def normalize_arch(arch: str, variant: str = "") -> tuple[str, str]:
 def normalize(p: Platform) -> Platform:
     """The canonical form used for every comparison; OS features are sorted."""
     arch, variant = normalize_arch(p.architecture, p.variant)
-    return Platform(
-        normalize_os(p.os), arch, variant, p.os_version, tuple(sorted(p.os_features))
-    )
+    return Platform(normalize_os(p.os), arch, variant, p.os_version, tuple(sorted(p.os_features)))
 
 
 def parse_platform(text: str, *, host: Platform | None = None) -> Platform:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import AlreadyExists, NotFound
+from .errors import AlreadyExists, InvalidState, NotFound
 from .migrations import LATEST, migrate, schema_version
 
 SNAPSHOT_KINDS = ("active", "committed", "view")
@@ -33,7 +33,10 @@ LEASE_KINDS = ("content", "snapshot", "ingest")
 
 
 def chain_ids(diff_ids: Sequence[str]) -> list[str]:
-    """OCI ChainIDs: ChainID(L0) = DiffID(L0); ChainID(L0..n) = sha256("<ChainID(n-1)> <DiffID(n)>")."""
+    """OCI ChainIDs, bottom to top.
+
+    ChainID(L0) = DiffID(L0); ChainID(L0..Ln) = sha256("<ChainID(L0..Ln-1)> <DiffID(Ln)>").
+    """
     out: list[str] = []
     for diff_id in diff_ids:
         if not out:
@@ -399,8 +402,9 @@ class MetadataStore:
             if lease is not None:
                 lease.add_snapshot(key)
             assert cur.lastrowid is not None
-            return SnapshotRecord(cur.lastrowid, key, parent, kind, now, now, None, None,
-                                  dict(labels or {}))
+            return SnapshotRecord(
+                cur.lastrowid, key, parent, kind, now, now, None, None, dict(labels or {})
+            )
 
     def get_snapshot(self, key: str) -> SnapshotRecord | None:
         rows = self.query("SELECT * FROM snapshots WHERE key = ?", (key,))
@@ -439,6 +443,8 @@ class MetadataStore:
             row = self.get_snapshot(key)
             if row is None:
                 raise NotFound("snapshot", key)
+            if row.kind != "active":
+                raise InvalidState("snapshot", key, row.kind, "commit")
             merged = {**row.labels, **(labels or {})}
             conn.execute(
                 "UPDATE snapshots SET key = ?, kind = 'committed', updated = ?, size = ?,"
@@ -520,7 +526,9 @@ class MetadataStore:
 
     def leases(self) -> list[LeaseRecord]:
         rows = self.query("SELECT * FROM leases ORDER BY created")
-        return [LeaseRecord(r["id"], r["created"], r["expires"], _labels(r["labels"])) for r in rows]
+        return [
+            LeaseRecord(r["id"], r["created"], r["expires"], _labels(r["labels"])) for r in rows
+        ]
 
     def add_lease_resource(self, lease_id: str, kind: str, key: str) -> None:
         if kind not in LEASE_KINDS:
