@@ -14,9 +14,12 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing itself costs milliseconds at every start
+    from contextlib import AbstractContextManager
     from typing import Any
 
     from .cliargs import Arguments
+    from .config import Process
+    from .launch import CreateOptions
 
 VERSION = "0.1.0"
 SPEC_VERSION = "1.2.0"
@@ -89,7 +92,7 @@ def _configure_logging() -> None:
                         format="dockyard-runtime: %(levelname)s: %(message)s")
 
 
-def _create_options(args: Arguments):  # type: ignore[no-untyped-def]
+def _create_options(args: Arguments) -> CreateOptions:
     from .launch import CreateOptions
 
     preserve = args.preserve_fds
@@ -158,7 +161,7 @@ def cmd_run(args: Arguments) -> int:
     return status
 
 
-def _nothing():  # type: ignore[no-untyped-def]
+def _nothing() -> AbstractContextManager[None]:
     import contextlib
 
     return contextlib.nullcontext()
@@ -345,7 +348,7 @@ def cmd_update(args: Arguments) -> int:
     return 0
 
 
-def _exec_process(args: Arguments, container_config: dict[str, Any]):  # type: ignore[no-untyped-def]
+def _exec_process(args: Arguments, container_config: dict[str, Any]) -> Process:
     """The process to exec: from --process, or the container's process with overrides."""
     from .config import parse_process
 

@@ -7,7 +7,6 @@ import json
 import os
 import select
 import signal
-from typing import Any
 
 from .config import Process, parse_config
 from .errors import ContainerInitError, ContainerNotFound, InvalidState, OCIError
@@ -23,6 +22,13 @@ from .state import (
     require,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .cgroups.manager import CgroupManager
+    from .config import Hook
+
 
 class Container:
     """A container known to the state root, loaded from its state.json."""
@@ -32,14 +38,14 @@ class Container:
         if not self.dir.exists():
             raise ContainerNotFound(container_id)
         self.state: ContainerState = self.dir.load()
-        self._cgroups = None
+        self._cgroups: CgroupManager | None = None
 
     @property
     def id(self) -> str:
         return self.state.id
 
     @property
-    def cgroups(self):  # type: ignore[no-untyped-def]
+    def cgroups(self) -> CgroupManager:
         if self._cgroups is None:
             from .cgroups.manager import CgroupManager
 
@@ -138,7 +144,7 @@ class Container:
 
                 logging.getLogger(__name__).warning("%s", err)
 
-    def _poststop_hooks(self):  # type: ignore[no-untyped-def]
+    def _poststop_hooks(self) -> tuple[Hook, ...]:
         try:
             return parse_config(self.state.config, self.state.bundle).hooks.get("poststop", ())
         except OCIError:

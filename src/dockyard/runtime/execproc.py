@@ -27,6 +27,10 @@ from .procutil import close_fds_except, close_fds_from, reset_signals
 from .records import record
 from .state import ContainerState
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .cgroups.manager import CgroupManager
+
 # Joined in this order: the user namespace last (see launch._join_namespaces), the
 # mount namespace after the others because it changes our root.
 _JOIN_ORDER = ("cgroup", "ipc", "uts", "network", "pid", "time", "mount", "user")
@@ -38,8 +42,8 @@ class ExecOptions:
     preserve_fds: int = 0
 
 
-def spawn(state: ContainerState, process: Process, options: ExecOptions, cgroups,  # type: ignore[no-untyped-def]
-          seccomp: tuple[bytes | None, LoadFilter | None]) -> int:
+def spawn(state: ContainerState, process: Process, options: ExecOptions,
+          cgroups: CgroupManager, seccomp: tuple[bytes | None, LoadFilter | None]) -> int:
     """Start `process` in the container; returns its pid once execve has succeeded."""
     config = parse_config(state.config, state.bundle)
     namespaces = [ns.type for ns in config.linux.namespaces]

@@ -19,6 +19,7 @@ import socket
 from . import sync
 from .capabilities import last_cap
 from .config import Config, IDMapping, load_bundle
+from .credentials import LoadFilter
 from .errors import ConfigError, OCIError
 from .hooks import run_hooks
 from .init import InitArgs, run_init
@@ -28,6 +29,12 @@ from .procutil import close_fds_except
 from .records import record
 from .rootfs import RootfsContext, effective_resources
 from .state import ContainerState, StateDir, process_start_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .cgroups.manager import CgroupManager
 
 
 @record(frozen=False)
@@ -119,7 +126,7 @@ def _warn_unsupported_capabilities(config: Config) -> None:
             _warn(f"process.capabilities: unknown or unsupported capability {name} ignored")
 
 
-def _prepare_seccomp(config: Config, root: str):  # type: ignore[no-untyped-def]
+def _prepare_seccomp(config: Config, root: str) -> tuple[bytes | None, LoadFilter | None]:
     """Compile the filter now, in the parent: cached per profile, and nothing may be
     imported once the init is inside the container root."""
     if config.linux.seccomp is None:
@@ -127,7 +134,7 @@ def _prepare_seccomp(config: Config, root: str):  # type: ignore[no-untyped-def]
     return seccomp_for(config.linux.seccomp, root)
 
 
-def seccomp_for(oci_seccomp: dict, root: str):  # type: ignore[no-untyped-def, type-arg]
+def seccomp_for(oci_seccomp: dict[str, Any], root: str) -> tuple[bytes, LoadFilter]:
     """(BPF program, loader) for a linux.seccomp section; the cache sits beside the
     state root, so every container with the same profile shares one compile."""
     from pathlib import Path
@@ -140,7 +147,7 @@ def seccomp_for(oci_seccomp: dict, root: str):  # type: ignore[no-untyped-def, t
     return program, lambda bpf: load_bpf(bpf, flags)
 
 
-def _open_cgroups(config: Config, container_id: str):  # type: ignore[no-untyped-def]
+def _open_cgroups(config: Config, container_id: str) -> CgroupManager:
     from .cgroups import open_manager
 
     return open_manager(config.linux.cgroups_path, container_id)
@@ -152,9 +159,9 @@ def _spawn(
     container_id: str,
     state_dir: StateDir,
     options: CreateOptions,
-    cgroups,  # type: ignore[no-untyped-def]
+    cgroups: CgroupManager,
     seccomp_filter: bytes | None,
-    load_filter,  # type: ignore[no-untyped-def]
+    load_filter: LoadFilter | None,
 ) -> int:
     sys = LinuxSyscalls()
     parent_sock, child_sock = sync.pair()
@@ -194,7 +201,7 @@ def _spawn(
 
 
 def _drive(config: Config, bundle: str, container_id: str, sock: socket.socket,
-           intermediate: int, cgroups) -> int:  # type: ignore[no-untyped-def]
+           intermediate: int, cgroups: CgroupManager) -> int:
     # The intermediate joins the cgroups before it forks anything, so that no process
     # of the container ever runs outside them.
     cgroups.add_pid(intermediate)
