@@ -20,6 +20,21 @@ from dockyard.image.platform import (
 
 pytestmark = pytest.mark.unit
 
+
+def each(rows, check):
+    """Run ``check(*row)`` for every row of a table and report every failing row at once.
+
+    The tables are data (hundreds of rows); one test per table keeps the suite fast.
+    """
+    failures = []
+    for row in rows:
+        try:
+            check(*row)
+        except (Exception, pytest.fail.Exception) as e:
+            failures.append(f"{row!r:.160}: {type(e).__name__}: {e}")
+    assert not failures, f"{len(failures)} of {len(rows)} rows failed:\n" + "\n".join(failures)
+
+
 AMD64_HOST = Platform("linux", "amd64")
 
 PARSE = [
@@ -57,16 +72,36 @@ PARSE = [
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), PARSE)
-def test_parse_and_normalise(text, expected):
+def _check_parse_and_normalise(text, expected):
     assert str(parse_platform(text, host=AMD64_HOST)) == expected
 
 
-@pytest.mark.parametrize("text", ["", "linux/amd64/v8/x", "linux/*", "lin ux/amd64",
-                                  "linux/am$d64", "foobar", "linux//amd64", "/amd64"])
-def test_parse_invalid(text):
+def test_parse_and_normalise():
+    each(PARSE, _check_parse_and_normalise)
+
+
+def _check_parse_invalid(text):
     with pytest.raises(InvalidPlatform):
         parse_platform(text, host=AMD64_HOST)
+
+
+def test_parse_invalid():
+    each(
+        [
+            (v,)
+            for v in [
+                "",
+                "linux/amd64/v8/x",
+                "linux/*",
+                "lin ux/amd64",
+                "linux/am$d64",
+                "foobar",
+                "linux//amd64",
+                "/amd64",
+            ]
+        ],
+        _check_parse_invalid,
+    )
 
 
 def test_one_component_os_uses_host_arch():
@@ -93,8 +128,11 @@ HOSTS = [
     ("armv7l", "processor\t: 0\nCPU architecture: 7\n", "linux/arm/v7"),
     ("armv7l", "", "linux/arm/v7"),
     ("armv6l", "", "linux/arm/v6"),
-    ("armv7l", "model name\t: ARMv6-compatible processor rev 7\nCPU architecture: 7\n",
-     "linux/arm/v6"),
+    (
+        "armv7l",
+        "model name\t: ARMv6-compatible processor rev 7\nCPU architecture: 7\n",
+        "linux/arm/v6",
+    ),
     ("armv8l", "CPU architecture: 8\n", "linux/arm/v8"),
     ("armv5tel", "CPU architecture: 5TEJ\n", "linux/arm/v5"),
     ("i686", "", "linux/386"),
@@ -104,9 +142,12 @@ HOSTS = [
 ]
 
 
-@pytest.mark.parametrize(("machine", "cpuinfo", "expected"), HOSTS)
-def test_host_platform(machine, cpuinfo, expected):
+def _check_host_platform(machine, cpuinfo, expected):
     assert str(host_platform(machine, cpuinfo, os="linux")) == expected
+
+
+def test_host_platform():
+    each(HOSTS, _check_host_platform)
 
 
 def test_host_platform_of_this_machine():
@@ -120,21 +161,48 @@ COMPATIBLE = [
     ("linux/arm/v7", ["linux/arm/v7", "linux/arm/v6", "linux/arm/v5"]),
     ("linux/arm/v6", ["linux/arm/v6", "linux/arm/v5"]),
     ("linux/arm/v5", ["linux/arm/v5"]),
-    ("linux/arm64", ["linux/arm64/v8", "linux/arm/v8", "linux/arm/v7", "linux/arm/v6",
-                     "linux/arm/v5"]),
-    ("linux/arm64/v8.2", ["linux/arm64/v8.2", "linux/arm64/v8.1", "linux/arm64/v8",
-                          "linux/arm/v8", "linux/arm/v7", "linux/arm/v6", "linux/arm/v5"]),
-    ("linux/arm64/v9", ["linux/arm64/v9", "linux/arm64/v8.5", "linux/arm64/v8.4",
-                        "linux/arm64/v8.3", "linux/arm64/v8.2", "linux/arm64/v8.1",
-                        "linux/arm64/v8", "linux/arm/v8", "linux/arm/v7", "linux/arm/v6",
-                        "linux/arm/v5"]),
+    (
+        "linux/arm64",
+        ["linux/arm64/v8", "linux/arm/v8", "linux/arm/v7", "linux/arm/v6", "linux/arm/v5"],
+    ),
+    (
+        "linux/arm64/v8.2",
+        [
+            "linux/arm64/v8.2",
+            "linux/arm64/v8.1",
+            "linux/arm64/v8",
+            "linux/arm/v8",
+            "linux/arm/v7",
+            "linux/arm/v6",
+            "linux/arm/v5",
+        ],
+    ),
+    (
+        "linux/arm64/v9",
+        [
+            "linux/arm64/v9",
+            "linux/arm64/v8.5",
+            "linux/arm64/v8.4",
+            "linux/arm64/v8.3",
+            "linux/arm64/v8.2",
+            "linux/arm64/v8.1",
+            "linux/arm64/v8",
+            "linux/arm/v8",
+            "linux/arm/v7",
+            "linux/arm/v6",
+            "linux/arm/v5",
+        ],
+    ),
     ("linux/ppc64le", ["linux/ppc64le"]),
 ]
 
 
-@pytest.mark.parametrize(("wanted", "vector"), COMPATIBLE)
-def test_compatible_vector(wanted, vector):
+def _check_compatible_vector(wanted, vector):
     assert [str(p) for p in compatible(parse_platform(wanted))] == vector
+
+
+def test_compatible_vector():
+    each(COMPATIBLE, _check_compatible_vector)
 
 
 def test_amd64_takes_386_only_when_asked():
@@ -160,7 +228,7 @@ def test_matching_rules():
 
 
 def _entry(platform: Platform | None, n: int, **kw) -> Descriptor:
-    return Descriptor(mt.OCI_MANIFEST, "sha256:%064x" % n, 100 + n, platform=platform, **kw)
+    return Descriptor(mt.OCI_MANIFEST, f"sha256:{n:064x}", 100 + n, platform=platform, **kw)
 
 
 INDEX = [
@@ -170,28 +238,34 @@ INDEX = [
     _entry(Platform("linux", "arm64", "v8"), 4),
     _entry(Platform("linux", "386"), 5),
     _entry(Platform("linux", "ppc64le"), 6),
-    _entry(Platform("unknown", "unknown"), 7,
-           annotations={"vnd.docker.reference.type": "attestation-manifest"}),
+    _entry(
+        Platform("unknown", "unknown"),
+        7,
+        annotations={"vnd.docker.reference.type": "attestation-manifest"},
+    ),
 ]
 
 
-@pytest.mark.parametrize(
-    ("wanted", "digest_n"),
-    [
-        ("linux/amd64", 1),
-        ("linux/arm/v7", 3),
-        ("linux/arm", 3),
-        ("linux/arm/v6", 2),  # falls back to v5, the best it can run
-        ("linux/arm/v5", 2),
-        ("linux/arm64", 4),
-        ("linux/aarch64", 4),
-        ("linux/arm64/v8.2", 4),
-        ("linux/386", 5),
-        ("linux/ppc64le", 6),
-    ],
-)
-def test_select_manifest(wanted, digest_n):
-    assert select_manifest(INDEX, wanted).digest == "sha256:%064x" % digest_n
+def _check_select_manifest(wanted, digest_n):
+    assert select_manifest(INDEX, wanted).digest == f"sha256:{digest_n:064x}"
+
+
+def test_select_manifest():
+    each(
+        [
+            ("linux/amd64", 1),
+            ("linux/arm/v7", 3),
+            ("linux/arm", 3),
+            ("linux/arm/v6", 2),  # falls back to v5, the best it can run
+            ("linux/arm/v5", 2),
+            ("linux/arm64", 4),
+            ("linux/aarch64", 4),
+            ("linux/arm64/v8.2", 4),
+            ("linux/386", 5),
+            ("linux/ppc64le", 6),
+        ],
+        _check_select_manifest,
+    )
 
 
 def test_select_prefers_exact_then_first_listed():
@@ -210,8 +284,11 @@ def test_select_arm64_falls_back_to_32bit_arm():
 
 
 def test_select_no_match_lists_what_is_available():
-    index = [_entry(Platform("linux", "amd64"), 1), _entry(Platform("linux", "arm", "v7"), 2),
-             INDEX[-1]]
+    index = [
+        _entry(Platform("linux", "amd64"), 1),
+        _entry(Platform("linux", "arm", "v7"), 2),
+        INDEX[-1],
+    ]
     with pytest.raises(NoMatchingPlatform) as ei:
         select_manifest(index, "linux/s390x")
     msg = str(ei.value)
@@ -236,7 +313,7 @@ def test_select_platformless_entry_is_last_resort():
     index = [_entry(None, 1), _entry(Platform("linux", "amd64"), 2)]
     assert select_manifest(index, "linux/amd64").digest.endswith("2")
     assert select_manifest(index, "linux/s390x").digest.endswith("1")
-    blob_only = [Descriptor(mt.OCI_LAYER_GZIP, "sha256:%064x" % 3, 1)]
+    blob_only = [Descriptor(mt.OCI_LAYER_GZIP, f"sha256:{3:064x}", 1)]
     with pytest.raises(NoMatchingPlatform):
         select_manifest(blob_only, "linux/amd64")
 
@@ -258,7 +335,12 @@ def test_platform_json_round_trip():
     assert Platform.from_json({"architecture": "amd64", "os": "linux", "features": ["sse4"]}) == (
         Platform("linux", "amd64")
     )
-    for bad in [None, [], {"os": "linux"}, {"os": 1, "architecture": "x"},
-                {"os": "linux", "architecture": "amd64", "os.features": "x"}]:
+    for bad in [
+        None,
+        [],
+        {"os": "linux"},
+        {"os": 1, "architecture": "x"},
+        {"os": "linux", "architecture": "amd64", "os.features": "x"},
+    ]:
         with pytest.raises(InvalidPlatform):
             Platform.from_json(bad)

@@ -29,6 +29,21 @@ from dockyard.image.reference import (
 
 pytestmark = pytest.mark.unit
 
+
+def each(rows, check):
+    """Run ``check(*row)`` for every row of a table and report every failing row at once.
+
+    The tables are data (hundreds of rows); one test per table keeps the suite fast.
+    """
+    failures = []
+    for row in rows:
+        try:
+            check(*row)
+        except (Exception, pytest.fail.Exception) as e:
+            failures.append(f"{row!r:.160}: {type(e).__name__}: {e}")
+    assert not failures, f"{len(failures)} of {len(rows)} rows failed:\n" + "\n".join(failures)
+
+
 F64 = "f" * 64
 F128 = "f" * 128
 D = "sha256:" + F64
@@ -53,25 +68,73 @@ RAW = [
     ("Uppercase:tag", "repository name must be lowercase", "", "", None, None),
     ("test:5000/Uppercase/lowercase:tag", "repository name must be lowercase", "", "", None, None),
     ("lowercase:Uppercase", None, "lowercase", "", "Uppercase", None),
-    ("domain/" + "a" * 256 + ":tag", "repository name must not be more than 255 characters", "",
-     "", None, None),
+    (
+        "domain/" + "a" * 256 + ":tag",
+        "repository name must not be more than 255 characters",
+        "",
+        "",
+        None,
+        None,
+    ),
     # v0.6 counts the path only: the first "a" is the domain, the path is 255 long
     ("a/" * 128 + "a:tag", None, "a/" * 128 + "a", "a", "tag", None),
-    ("example.com/" + "a" * 255 + ":tag", None, "example.com/" + "a" * 255, "example.com", "tag",
-     None),
-    ("a/" * 127 + "a:tag-puts-this-over-max", None, "a/" * 127 + "a", "a",
-     "tag-puts-this-over-max", None),
+    (
+        "example.com/" + "a" * 255 + ":tag",
+        None,
+        "example.com/" + "a" * 255,
+        "example.com",
+        "tag",
+        None,
+    ),
+    (
+        "a/" * 127 + "a:tag-puts-this-over-max",
+        None,
+        "a/" * 127 + "a",
+        "a",
+        "tag-puts-this-over-max",
+        None,
+    ),
     ("aa/asdf$$^/aa", "invalid reference format", "", "", None, None),
-    ("sub-dom1.foo.com/bar/baz/quux", None, "sub-dom1.foo.com/bar/baz/quux", "sub-dom1.foo.com",
-     None, None),
-    ("sub-dom1.foo.com/bar/baz/quux:some-long-tag", None, "sub-dom1.foo.com/bar/baz/quux",
-     "sub-dom1.foo.com", "some-long-tag", None),
-    ("b.gcr.io/test.example.com/my-app:test.example.com", None,
-     "b.gcr.io/test.example.com/my-app", "b.gcr.io", "test.example.com", None),
-    ("xn--n3h.com/myimage:xn--n3h.com", None, "xn--n3h.com/myimage", "xn--n3h.com",
-     "xn--n3h.com", None),
-    (f"xn--7o8h.com/myimage:xn--7o8h.com@sha512:{F128}", None, "xn--7o8h.com/myimage",
-     "xn--7o8h.com", "xn--7o8h.com", f"sha512:{F128}"),
+    (
+        "sub-dom1.foo.com/bar/baz/quux",
+        None,
+        "sub-dom1.foo.com/bar/baz/quux",
+        "sub-dom1.foo.com",
+        None,
+        None,
+    ),
+    (
+        "sub-dom1.foo.com/bar/baz/quux:some-long-tag",
+        None,
+        "sub-dom1.foo.com/bar/baz/quux",
+        "sub-dom1.foo.com",
+        "some-long-tag",
+        None,
+    ),
+    (
+        "b.gcr.io/test.example.com/my-app:test.example.com",
+        None,
+        "b.gcr.io/test.example.com/my-app",
+        "b.gcr.io",
+        "test.example.com",
+        None,
+    ),
+    (
+        "xn--n3h.com/myimage:xn--n3h.com",
+        None,
+        "xn--n3h.com/myimage",
+        "xn--n3h.com",
+        "xn--n3h.com",
+        None,
+    ),
+    (
+        f"xn--7o8h.com/myimage:xn--7o8h.com@sha512:{F128}",
+        None,
+        "xn--7o8h.com/myimage",
+        "xn--7o8h.com",
+        "xn--7o8h.com",
+        f"sha512:{F128}",
+    ),
     ("foo_bar.com:8080", None, "foo_bar.com", "", "8080", None),
     ("foo/foo_bar.com:8080", None, "foo/foo_bar.com", "foo", "8080", None),
     ("192.168.1.1", None, "192.168.1.1", "", None, None),
@@ -79,22 +142,44 @@ RAW = [
     ("192.168.1.1:5000", None, "192.168.1.1", "", "5000", None),
     ("192.168.1.1/repo", None, "192.168.1.1/repo", "192.168.1.1", None, None),
     ("192.168.1.1:5000/repo", None, "192.168.1.1:5000/repo", "192.168.1.1:5000", None, None),
-    ("192.168.1.1:5000/repo:5050", None, "192.168.1.1:5000/repo", "192.168.1.1:5000", "5050",
-     None),
+    ("192.168.1.1:5000/repo:5050", None, "192.168.1.1:5000/repo", "192.168.1.1:5000", "5050", None),
     ("[2001:db8::1]", "invalid reference format", "", "", None, None),
     ("[2001:db8::1]:5000", "invalid reference format", "", "", None, None),
     ("[2001:db8::1]:tag", "invalid reference format", "", "", None, None),
     ("[2001:db8::1]/repo", None, "[2001:db8::1]/repo", "[2001:db8::1]", None, None),
-    ("[2001:db8:1:2:3:4:5:6]/repo:tag", None, "[2001:db8:1:2:3:4:5:6]/repo",
-     "[2001:db8:1:2:3:4:5:6]", "tag", None),
-    ("[2001:db8::1]:5000/repo", None, "[2001:db8::1]:5000/repo", "[2001:db8::1]:5000", None,
-     None),
-    ("[2001:db8::1]:5000/repo:tag", None, "[2001:db8::1]:5000/repo", "[2001:db8::1]:5000",
-     "tag", None),
-    (f"[2001:db8::1]:5000/repo@{D}", None, "[2001:db8::1]:5000/repo", "[2001:db8::1]:5000",
-     None, D),
-    (f"[2001:db8::1]:5000/repo:tag@{D}", None, "[2001:db8::1]:5000/repo",
-     "[2001:db8::1]:5000", "tag", D),
+    (
+        "[2001:db8:1:2:3:4:5:6]/repo:tag",
+        None,
+        "[2001:db8:1:2:3:4:5:6]/repo",
+        "[2001:db8:1:2:3:4:5:6]",
+        "tag",
+        None,
+    ),
+    ("[2001:db8::1]:5000/repo", None, "[2001:db8::1]:5000/repo", "[2001:db8::1]:5000", None, None),
+    (
+        "[2001:db8::1]:5000/repo:tag",
+        None,
+        "[2001:db8::1]:5000/repo",
+        "[2001:db8::1]:5000",
+        "tag",
+        None,
+    ),
+    (
+        f"[2001:db8::1]:5000/repo@{D}",
+        None,
+        "[2001:db8::1]:5000/repo",
+        "[2001:db8::1]:5000",
+        None,
+        D,
+    ),
+    (
+        f"[2001:db8::1]:5000/repo:tag@{D}",
+        None,
+        "[2001:db8::1]:5000/repo",
+        "[2001:db8::1]:5000",
+        "tag",
+        D,
+    ),
     ("[2001:db8::]:5000/repo", None, "[2001:db8::]:5000/repo", "[2001:db8::]:5000", None, None),
     ("[::1]:5000/repo", None, "[::1]:5000/repo", "[::1]:5000", None, None),
     ("[fe80::1%eth0]:5000/repo", "invalid reference format", "", "", None, None),
@@ -102,9 +187,7 @@ RAW = [
 ]
 
 
-@pytest.mark.parametrize(("text", "err", "name", "domain", "tag", "digest"), RAW,
-                         ids=[r[0][:40] or "<empty>" for r in RAW])
-def test_parse_raw(text, err, name, domain, tag, digest):
+def _check_parse_raw(text, err, name, domain, tag, digest):
     if err is not None:
         with pytest.raises(InvalidReference) as ei:
             parse_raw(text)
@@ -113,6 +196,10 @@ def test_parse_raw(text, err, name, domain, tag, digest):
     ref = parse_raw(text)
     assert str(ref) == text
     assert (ref.name, ref.domain, ref.tag, ref.digest) == (name, domain, tag, digest)
+
+
+def test_parse_raw():
+    each(RAW, _check_parse_raw)
 
 
 # --- ParseNormalizedNamed: accepted and refused -------------------------------------
@@ -195,15 +282,21 @@ INVALID_NAMES = [
 ]
 
 
-@pytest.mark.parametrize("name", VALID_NAMES)
-def test_valid_names(name):
+def _check_valid_names(name):
     parse_normalized_named(name)
 
 
-@pytest.mark.parametrize("name", INVALID_NAMES)
-def test_invalid_names(name):
+def test_valid_names():
+    each([(v,) for v in VALID_NAMES], _check_valid_names)
+
+
+def _check_invalid_names(name):
     with pytest.raises(InvalidReference):
         parse_normalized_named(name)
+
+
+def test_invalid_names():
+    each([(v,) for v in INVALID_NAMES], _check_invalid_names)
 
 
 # --- normalisation and the familiar form --------------------------------------------
@@ -213,19 +306,49 @@ REPO_INFO = [
     ("docker.io", "library/ubuntu", "ubuntu", "docker.io/library/ubuntu", ["library/ubuntu"]),
     ("docker.io", "nonlibrary/ubuntu", "nonlibrary/ubuntu", "docker.io/nonlibrary/ubuntu", []),
     ("docker.io", "other/library", "other/library", "docker.io/other/library", []),
-    ("127.0.0.1:8000", "private/moonbase", "127.0.0.1:8000/private/moonbase",
-     "127.0.0.1:8000/private/moonbase", []),
-    ("127.0.0.1:8000", "privatebase", "127.0.0.1:8000/privatebase",
-     "127.0.0.1:8000/privatebase", []),
-    ("example.com", "private/moonbase", "example.com/private/moonbase",
-     "example.com/private/moonbase", []),
+    (
+        "127.0.0.1:8000",
+        "private/moonbase",
+        "127.0.0.1:8000/private/moonbase",
+        "127.0.0.1:8000/private/moonbase",
+        [],
+    ),
+    (
+        "127.0.0.1:8000",
+        "privatebase",
+        "127.0.0.1:8000/privatebase",
+        "127.0.0.1:8000/privatebase",
+        [],
+    ),
+    (
+        "example.com",
+        "private/moonbase",
+        "example.com/private/moonbase",
+        "example.com/private/moonbase",
+        [],
+    ),
     ("example.com", "privatebase", "example.com/privatebase", "example.com/privatebase", []),
-    ("example.com:8000", "private/moonbase", "example.com:8000/private/moonbase",
-     "example.com:8000/private/moonbase", []),
-    ("example.com:8000", "privatebasee", "example.com:8000/privatebasee",
-     "example.com:8000/privatebasee", []),
-    ("docker.io", "library/ubuntu-12.04-base", "ubuntu-12.04-base",
-     "docker.io/library/ubuntu-12.04-base", ["index.docker.io/library/ubuntu-12.04-base"]),
+    (
+        "example.com:8000",
+        "private/moonbase",
+        "example.com:8000/private/moonbase",
+        "example.com:8000/private/moonbase",
+        [],
+    ),
+    (
+        "example.com:8000",
+        "privatebasee",
+        "example.com:8000/privatebasee",
+        "example.com:8000/privatebasee",
+        [],
+    ),
+    (
+        "docker.io",
+        "library/ubuntu-12.04-base",
+        "ubuntu-12.04-base",
+        "docker.io/library/ubuntu-12.04-base",
+        ["index.docker.io/library/ubuntu-12.04-base"],
+    ),
     ("docker.io", "library/foo", "foo", "docker.io/library/foo", ["docker.io/foo"]),
     ("docker.io", "library/foo/bar", "library/foo/bar", "docker.io/library/foo/bar", []),
     ("docker.io", "store/foo/bar", "store/foo/bar", "docker.io/store/foo/bar", []),
@@ -236,9 +359,7 @@ REPO_INFO = [
 ]
 
 
-@pytest.mark.parametrize(("domain", "path", "familiar", "full", "others"), REPO_INFO,
-                         ids=[r[3] for r in REPO_INFO])
-def test_repository_info(domain, path, familiar, full, others):
+def _check_repository_info(domain, path, familiar, full, others):
     for text in [familiar, full, *others]:
         ref = parse_normalized_named(text)
         assert (ref.domain, ref.path) == (domain, path), text
@@ -246,6 +367,10 @@ def test_repository_info(domain, path, familiar, full, others):
         assert str(ref) == full
         assert ref.familiar_name == familiar
         assert ref.familiar() == familiar
+
+
+def test_repository_info():
+    each(REPO_INFO, _check_repository_info)
 
 
 SPLIT = [
@@ -265,10 +390,13 @@ SPLIT = [
 ]
 
 
-@pytest.mark.parametrize(("text", "domain", "path"), SPLIT)
-def test_normalized_split(text, domain, path):
+def _check_normalized_split(text, domain, path):
     ref = parse_normalized_named(text)
     assert (ref.domain, ref.path) == (domain, path)
+
+
+def test_normalized_split():
+    each(SPLIT, _check_normalized_split)
 
 
 def test_split_docker_domain():
@@ -295,14 +423,17 @@ PULL = [
 ]
 
 
-@pytest.mark.parametrize(("text", "full", "familiar"), PULL)
-def test_parse_reference(text, full, familiar):
+def _check_parse_reference(text, full, familiar):
     ref = parse_reference(text)
     assert str(ref) == full
     assert ref.familiar() == familiar
     assert familiar_string(full) == familiar
     # the full form parses back to itself
     assert parse_reference(full) == ref
+
+
+def test_parse_reference():
+    each(PULL, _check_parse_reference)
 
 
 def test_default_tag_optional():
@@ -323,12 +454,13 @@ def test_tag_and_digest_kept_and_docker_ref():
 
 ERRORS = [
     ("Busybox", "invalid reference format: repository name (library/Busybox) must be lowercase"),
-    ("docker/Docker", "invalid reference format: repository name (docker/Docker) must be lowercase"),
-    ("localhost:5000/Foo:tag",
-     "invalid reference format: repository name (Foo) must be lowercase"),
+    (
+        "docker/Docker",
+        "invalid reference format: repository name (docker/Docker) must be lowercase",
+    ),
+    ("localhost:5000/Foo:tag", "invalid reference format: repository name (Foo) must be lowercase"),
     ("busybox:", "invalid reference format"),
-    ("a" * 64,
-     f"invalid repository name ({'a' * 64}), cannot specify 64-byte hexadecimal strings"),
+    ("a" * 64, f"invalid repository name ({'a' * 64}), cannot specify 64-byte hexadecimal strings"),
     ("busybox@sha256:abc", "invalid reference format"),
     ("busybox@sha256:" + "f" * 63, "invalid checksum digest length"),
     ("busybox@sha256:" + "f" * 66, "invalid checksum digest length"),
@@ -338,12 +470,15 @@ ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(("text", "message"), ERRORS)
-def test_error_messages(text, message):
+def _check_error_messages(text, message):
     with pytest.raises(InvalidReference) as ei:
         parse_reference(text)
     assert str(ei.value) == message
     assert isinstance(ei.value, ValueError)
+
+
+def test_error_messages():
+    each(ERRORS, _check_error_messages)
 
 
 def test_empty_raw_is_name_empty_but_normalised_is_format():
@@ -380,14 +515,17 @@ ANY = [
 ]
 
 
-@pytest.mark.parametrize(("text", "equivalent"), ANY)
-def test_parse_any(text, equivalent):
+def _check_parse_any(text, equivalent):
     got = parse_any(text)
     assert str(got) == equivalent
     if equivalent.startswith("sha256:"):
         assert isinstance(got, str)
     else:
         assert isinstance(got, Reference)
+
+
+def test_parse_any():
+    each(ANY, _check_parse_any)
 
 
 def test_parse_named_requires_canonical():
@@ -405,12 +543,15 @@ WITH_TAG = [
 ]
 
 
-@pytest.mark.parametrize(("name", "digest", "tag", "combined"), WITH_TAG)
-def test_with_tag(name, digest, tag, combined):
+def _check_with_tag(name, digest, tag, combined):
     ref = parse_raw(name)
     if digest:
         ref = ref.with_digest(digest)
     assert str(ref.with_tag(tag)) == combined
+
+
+def test_with_tag():
+    each(WITH_TAG, _check_with_tag)
 
 
 def test_with_tag_and_digest_invalid():
@@ -423,15 +564,21 @@ def test_with_tag_and_digest_invalid():
     assert str(ref.trimmed()) == "docker.io/library/busybox"
 
 
-@pytest.mark.parametrize("tag", ["latest", "1.0", "v1_2-3", "_x", "A" * 128])
-def test_valid_tags(tag):
+def _check_valid_tags(tag):
     assert validate_tag(tag) == tag
 
 
-@pytest.mark.parametrize("tag", ["", ".x", "-x", "a" * 129, "a/b", "a:b", "tåg"])
-def test_invalid_tags(tag):
+def test_valid_tags():
+    each([(v,) for v in ["latest", "1.0", "v1_2-3", "_x", "A" * 128]], _check_valid_tags)
+
+
+def _check_invalid_tags(tag):
     with pytest.raises(InvalidReference):
         validate_tag(tag)
+
+
+def test_invalid_tags():
+    each([(v,) for v in ["", ".x", "-x", "a" * 129, "a/b", "a:b", "tåg"]], _check_invalid_tags)
 
 
 def test_domains_and_registry_host():

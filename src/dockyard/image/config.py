@@ -294,6 +294,12 @@ class HealthConfig:
 
 # --- RunConfig ----------------------------------------------------------------------
 
+
+def _names(text: str) -> frozenset[str]:
+    """A set of blank-separated names (long constant lists stay readable)."""
+    return frozenset(text.split())
+
+
 # JSON key -> (attribute, kind). Order is Go's container.Config field order.
 _RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("Hostname", "hostname", "str"),
@@ -325,26 +331,9 @@ _RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
 _RUN_KEYS = {k: (a, kind) for k, a, kind in _RUN_FIELDS}
 _RUN_KEYS_LOWER = {k.lower(): k for k in _RUN_KEYS}
 # Fields Go writes even when empty (no omitempty): what `docker image inspect` shows.
-_ALWAYS = frozenset(
-    [
-        "Hostname",
-        "Domainname",
-        "User",
-        "AttachStdin",
-        "AttachStdout",
-        "AttachStderr",
-        "Tty",
-        "OpenStdin",
-        "StdinOnce",
-        "Env",
-        "Cmd",
-        "Image",
-        "Volumes",
-        "WorkingDir",
-        "Entrypoint",
-        "OnBuild",
-        "Labels",
-    ]
+_ALWAYS = _names(
+    "Hostname Domainname User AttachStdin AttachStdout AttachStderr Tty OpenStdin StdinOnce "
+    "Env Cmd Image Volumes WorkingDir Entrypoint OnBuild Labels"
 )
 
 
@@ -517,25 +506,9 @@ def _check_time(text: str, where: str) -> None:
         raise InvalidConfig(f"{where}: {e}") from None
 
 
-_KNOWN_TOP = frozenset(
-    [
-        "architecture",
-        "os",
-        "os.version",
-        "os.features",
-        "variant",
-        "created",
-        "author",
-        "config",
-        "rootfs",
-        "history",
-        "comment",
-        "container",
-        "container_config",
-        "docker_version",
-        "parent",
-        "id",
-    ]
+_KNOWN_TOP = _names(
+    "architecture os os.version os.features variant created author config rootfs history "
+    "comment container container_config docker_version parent"
 )
 
 
@@ -604,14 +577,14 @@ class ImageConfig:
         return c
 
     @property
-    def bytes(self) -> bytes:
-        """``raw`` when parsed, else the canonical serialisation."""
+    def blob(self) -> bytes:
+        """The bytes to store and push: ``raw`` when parsed or sealed, else canonical."""
         return self.raw or self.to_bytes()
 
     @property
     def image_id(self) -> str:
         """Docker's image ID: ``sha256:`` + hex digest of the config bytes."""
-        return sha256_digest(self.bytes)
+        return sha256_digest(self.blob)
 
     def chain_ids(self) -> list[str]:
         return chain_ids(self.diff_ids)
@@ -797,20 +770,8 @@ def inspect_json(
 
 # --- --change: a small Dockerfile reader --------------------------------------------
 
-COMMIT_INSTRUCTIONS = frozenset(
-    [
-        "cmd",
-        "entrypoint",
-        "env",
-        "expose",
-        "healthcheck",
-        "label",
-        "onbuild",
-        "stopsignal",
-        "user",
-        "volume",
-        "workdir",
-    ]
+COMMIT_INSTRUCTIONS = _names(
+    "cmd entrypoint env expose healthcheck label onbuild stopsignal user volume workdir"
 )
 _HEALTHCHECK_FLAGS = frozenset({"interval", "timeout", "start-period", "start-interval", "retries"})
 _WS = re.compile(r"[ \t\r\n\v\f]+")
@@ -1129,47 +1090,13 @@ def parse_go_duration(text: str) -> int:
     return sign * total
 
 
-_SIGNALS = frozenset(
-    [
-        "ABRT",
-        "ALRM",
-        "BUS",
-        "CHLD",
-        "CLD",
-        "CONT",
-        "FPE",
-        "HUP",
-        "ILL",
-        "INT",
-        "IO",
-        "IOT",
-        "KILL",
-        "PIPE",
-        "POLL",
-        "PROF",
-        "PWR",
-        "QUIT",
-        "SEGV",
-        "STKFLT",
-        "STOP",
-        "SYS",
-        "TERM",
-        "TRAP",
-        "TSTP",
-        "TTIN",
-        "TTOU",
-        "URG",
-        "USR1",
-        "USR2",
-        "VTALRM",
-        "WINCH",
-        "XCPU",
-        "XFSZ",
-        "RTMIN",
-        "RTMAX",
-    ]
-    + [f"RTMIN+{n}" for n in range(1, 16)]
-    + [f"RTMAX-{n}" for n in range(1, 15)]
+_SIGNALS = (
+    _names(
+        "ABRT ALRM BUS CHLD CLD CONT FPE HUP ILL INT IO IOT KILL PIPE POLL PROF PWR QUIT SEGV "
+        "STKFLT STOP SYS TERM TRAP TSTP TTIN TTOU URG USR1 USR2 VTALRM WINCH XCPU XFSZ RTMIN RTMAX"
+    )
+    | {f"RTMIN+{n}" for n in range(1, 16)}
+    | {f"RTMAX-{n}" for n in range(1, 15)}
 )
 
 
@@ -1193,9 +1120,7 @@ def _expand_ports(spec: str) -> list[str]:
     proto = proto.lower() or "tcp"
     if proto not in ("tcp", "udp", "sctp"):
         raise ValueError(f"invalid proto: {proto}")
-    container = raw.rsplit(":", 1)[-1] if raw.count(":") <= 2 and "[" not in raw else raw
-    if "]:" in raw:
-        container = raw.rsplit(":", 1)[-1]
+    container = raw.rsplit(":", 1)[-1]  # [ip:][hostport:]containerport
     m = re.fullmatch(r"([0-9]+)(?:-([0-9]+))?", container)
     if m is None:
         raise ValueError(f"invalid containerPort: {container}")
@@ -1306,6 +1231,8 @@ def apply_changes(
     ``ENV must have two arguments``, ``Invalid signal: FOO``, ...).
     """
     if isinstance(config, ImageConfig):
+        if not changes:
+            return copy.deepcopy(config)
         new = copy.deepcopy(config)
         new.config = apply_changes(config.config, changes)
         new.raw = b""

@@ -434,7 +434,8 @@ def detect_media_type(doc: Mapping[str, Any], content_type: str | None = None) -
         ct = mt.base_type(content_type)
         if ct not in _GENERIC_CONTENT_TYPES:
             return ct
-    if doc.get("schemaVersion") == 1 or "fsLayers" in doc or "signatures" in doc:
+    version = doc.get("schemaVersion")
+    if (type(version) is int and version == 1) or "fsLayers" in doc or "signatures" in doc:
         return mt.DOCKER_SCHEMA1_MANIFEST
     if "manifests" in doc:
         return mt.OCI_INDEX
@@ -486,8 +487,6 @@ def parse_manifest(
     if media_type not in mt.MANIFEST_TYPES:
         raise UnsupportedMediaType(media_type, "manifest media type")
     version = doc.get("schemaVersion")
-    if version == 1:
-        raise Schema1Unsupported(media_type)
     if version != 2 or isinstance(version, bool):
         raise InvalidManifest(f"schemaVersion: expected 2, got {version!r}")
     annotations = _string_map(doc.get("annotations"), "annotations")

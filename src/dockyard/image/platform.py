@@ -47,6 +47,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dockyard.image import mediatypes
+
 if TYPE_CHECKING:
     from dockyard.image.manifest import Descriptor
 
@@ -69,54 +71,18 @@ class NoMatchingPlatform(LookupError):
         super().__init__(msg)
 
 
-KNOWN_OS = frozenset(
-    [
-        "aix",
-        "android",
-        "darwin",
-        "dragonfly",
-        "freebsd",
-        "hurd",
-        "illumos",
-        "ios",
-        "js",
-        "linux",
-        "nacl",
-        "netbsd",
-        "openbsd",
-        "plan9",
-        "solaris",
-        "windows",
-        "zos",
-    ]
+def _names(text: str) -> frozenset[str]:
+    """A set of blank-separated names (long constant lists stay readable)."""
+    return frozenset(text.split())
+
+
+KNOWN_OS = _names(
+    "aix android darwin dragonfly freebsd hurd illumos ios js linux nacl netbsd openbsd "
+    "plan9 solaris windows zos"
 )
-KNOWN_ARCH = frozenset(
-    [
-        "386",
-        "amd64",
-        "amd64p32",
-        "arm",
-        "armbe",
-        "arm64",
-        "arm64be",
-        "ppc64",
-        "ppc64le",
-        "loong64",
-        "mips",
-        "mipsle",
-        "mips64",
-        "mips64le",
-        "mips64p32",
-        "mips64p32le",
-        "ppc",
-        "riscv",
-        "riscv64",
-        "s390",
-        "s390x",
-        "sparc",
-        "sparc64",
-        "wasm",
-    ]
+KNOWN_ARCH = _names(
+    "386 amd64 amd64p32 arm armbe arm64 arm64be ppc64 ppc64le loong64 mips mipsle mips64 "
+    "mips64le mips64p32 mips64p32le ppc riscv riscv64 s390 s390x sparc sparc64 wasm"
 )
 
 _COMPONENT = re.compile(r"[A-Za-z0-9_.-]+")
@@ -443,8 +409,6 @@ def select_manifest(
     as containerd accepts them, unless they are marked as attestations. Raises
     :class:`NoMatchingPlatform` naming what the index does offer.
     """
-    from dockyard.image import mediatypes  # local: mediatypes has no platform import
-
     if wanted is None:
         want = host_platform()
     elif isinstance(wanted, str):
