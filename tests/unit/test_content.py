@@ -45,7 +45,7 @@ def write(cs: ContentStore, data: bytes, ref: str = "r", **kw) -> str:
         return w.commit()
 
 
-# --- digests ---------------------------------------------------------------------------------
+# --- digests -------------------------------------------------------------------------------------
 
 
 def test_parse_digest_accepts_sha256_and_sha512():
@@ -63,7 +63,7 @@ def test_invalid_digests_are_refused(cs, bad):
         cs.path(bad)
 
 
-# --- writing and reading ---------------------------------------------------------------------
+# --- writing and reading -------------------------------------------------------------------------
 
 
 def test_commit_publishes_a_verified_blob(cs, tmp_path):
@@ -176,7 +176,7 @@ def test_write_blob(cs):
         cs.write_blob(b"other", expected=digest)
 
 
-# --- resumable ingest --------------------------------------------------------------------------
+# --- resumable ingest ----------------------------------------------------------------------------
 
 
 def test_interrupted_ingest_resumes_at_its_offset(cs):
@@ -293,7 +293,7 @@ def test_stale_ingests_are_removed_unless_leased_or_open(cs):
     assert cs.remove_stale_ingests(3600, keep=set()) == []  # all fresh
 
 
-# --- garbage collection: mark ----------------------------------------------------------------------
+# --- garbage collection: mark --------------------------------------------------------------------
 
 
 def test_mark_follows_content_references_and_snapshot_parents():

@@ -47,7 +47,7 @@ def tables(path) -> set[str]:
     return {r[0] for r in rows}
 
 
-# --- schema and migrations ---------------------------------------------------------------------
+# --- schema and migrations -----------------------------------------------------------------------
 
 
 def test_a_new_database_is_at_the_latest_version_in_wal_mode(meta):
@@ -55,8 +55,10 @@ def test_a_new_database_is_at_the_latest_version_in_wal_mode(meta):
     assert meta.query("PRAGMA journal_mode")[0][0] == "wal"
     assert meta.query("PRAGMA foreign_keys")[0][0] == 1
     assert meta.query("PRAGMA busy_timeout")[0][0] == 30000
-    expected = {"images", "refs", "layers", "image_layers", "layer_blobs", "snapshots",
-                "leases", "lease_resources", "containers", "volumes", "networks", "build_cache"}  # fmt: skip
+    expected = {
+        "images", "refs", "layers", "image_layers", "layer_blobs", "snapshots", "leases",
+        "lease_resources", "containers", "volumes", "networks", "build_cache",
+    }  # fmt: skip
     assert expected <= tables(meta.path)
 
 
@@ -132,7 +134,7 @@ def test_two_stores_opening_an_old_database_at_once(tmp_path):
         assert meta.version == migrations.LATEST
 
 
-# --- transactions and threads ------------------------------------------------------------------------
+# --- transactions and threads --------------------------------------------------------------------
 
 
 def test_a_failed_transaction_rolls_back(meta):
@@ -178,7 +180,7 @@ def test_closed_store_refuses(tmp_path):
         meta.images()
 
 
-# --- images, references, layers -------------------------------------------------------------------
+# --- images, references, layers ------------------------------------------------------------------
 
 
 def test_chain_ids_follow_the_oci_formula():
@@ -259,7 +261,7 @@ def test_image_layer_snapshot_keys_prefer_the_layer_row(meta):
     assert meta.image_layer_snapshot_keys([]) == set()
 
 
-# --- snapshots ------------------------------------------------------------------------------------------
+# --- snapshots -----------------------------------------------------------------------------------
 
 
 def test_snapshot_rows(meta):
@@ -287,7 +289,7 @@ def test_snapshot_rows(meta):
     assert meta.add_snapshot("b2", None, "view").id > b.id
 
 
-# --- leases --------------------------------------------------------------------------------------------
+# --- leases --------------------------------------------------------------------------------------
 
 
 def test_leases_protect_until_they_end_or_expire(meta, clock):
@@ -336,7 +338,7 @@ def test_a_commit_moves_the_lease_to_the_committed_key(meta):
     assert meta.lease_resources("unpack") == [("snapshot", D1)]
 
 
-# --- what the engine references -----------------------------------------------------------------------
+# --- what the engine references ------------------------------------------------------------------
 
 
 def test_engine_references(meta):

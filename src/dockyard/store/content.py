@@ -109,6 +109,10 @@ class Writer:
         self._dir_fd = dir_fd  # holds the flock for as long as the writer is open
         self._lease = lease
         self.algorithm = parse_digest(expected)[0] if expected else "sha256"
+        with contextlib.suppress(FileNotFoundError):
+            # commit() makes the data read-only before publishing it; a crash between that
+            # and the rename leaves a read-only file that resuming must be able to reopen.
+            os.chmod(directory / "data", 0o644)
         self._fd = os.open(directory / "data", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         self._hash = hashlib.new(self.algorithm)
         self.offset = 0
@@ -186,6 +190,9 @@ class Writer:
         target = self.store.path(actual)
         if not target.exists():
             alg_dir = self.store._alg_dir(self.algorithm)
+            # Two writers of one digest may both get here: the later rename replaces a
+            # verified file with an identical verified file, atomically; readers never
+            # see a missing or partial blob.
             os.rename(self._dir / "data", target)
             checkpoint("commit:renamed")
             _fsync_dir(alg_dir)

@@ -61,7 +61,7 @@ class Usage:
     inodes: int
 
 
-# --- pure planning -----------------------------------------------------------------------------
+# --- pure planning -------------------------------------------------------------------------------
 
 
 def escape_overlay_path(path: str) -> str:
@@ -565,7 +565,11 @@ class Snapshotter:
             raise InvalidState("snapshot", key, snap.kind, "commit")
         if self.metadata.get_snapshot(name) is not None:
             raise AlreadyExists("snapshot", name)
-        usage = disk_usage(self._dir(snap) / "fs")
+        fs = self._dir(snap) / "fs"
+        usage = disk_usage(fs)
+        # The row will claim a complete, immutable layer: its files must survive a power
+        # loss first (a killed process alone loses nothing that is in the page cache).
+        _syncfs(fs)
         checkpoint("commit:measured")
         # One row update: a crash before it leaves the active snapshot, after it the committed.
         return self.metadata.commit_snapshot(key, name, usage.size, usage.inodes, labels)
@@ -639,6 +643,7 @@ class Snapshotter:
         try:
             os.mkdir(tmp / "fs", 0o755)
             self._populate(kind, tmp, parent_snap)
+            checkpoint("prepare:populated")
             with self.metadata.transaction():
                 # Re-checked under the lock: the parent may have been removed meanwhile.
                 self._committed_parent(parent, key)
@@ -751,6 +756,16 @@ def chain_key(chain_id: str) -> str:
     return chain_id
 
 
+def _syncfs(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if ctypes.CDLL(None, use_errno=True).syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"syncfs {path}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -762,7 +777,7 @@ def _fsync_dir(path: Path) -> None:
 def _rmtree(path: Path) -> None:
     """Remove a snapshot directory, including overlay's mode-000 ``work/work``."""
 
-    def retry(func: Callable[[str], object], p: str, info: tuple) -> None:
+    def retry(func: Callable[..., object], p: str, info: tuple) -> None:
         exc = info[1]
         if isinstance(exc, FileNotFoundError):
             return
@@ -772,7 +787,10 @@ def _rmtree(path: Path) -> None:
         with contextlib.suppress(OSError):
             os.chmod(os.path.dirname(p), 0o700)
             os.chmod(p, 0o700)
-        func(p)
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p, onerror=retry)
+        elif os.path.lexists(p):
+            os.unlink(p)
 
     if path.is_symlink() or not path.exists():
         return
