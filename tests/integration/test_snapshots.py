@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.store import snapshots as s
+from dockyard.store import mounts as s
 from dockyard.store.metadata import MetadataStore
 from dockyard.store.snapshots import CopySnapshotter, OverlaySnapshotter
 

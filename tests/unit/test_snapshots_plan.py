@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.store import mounts as mnt
 from dockyard.store import snapshots as s
 from dockyard.store.errors import AlreadyExists, InUse, InvalidState, NotFound, StoreError
 from dockyard.store.metadata import MetadataStore
-from dockyard.store.snapshots import (
-    CopySnapshotter,
+from dockyard.store.mounts import (
     Mount,
-    OverlaySnapshotter,
     choose_overlay_strategy,
     fits_page,
     lowerdirs,
@@ -25,6 +24,7 @@ from dockyard.store.snapshots import (
     shorten_lowerdirs,
     split_lowerdir,
 )
+from dockyard.store.snapshots import CopySnapshotter, OverlaySnapshotter
 
 pytestmark = pytest.mark.unit
 
@@ -159,14 +159,14 @@ def test_shortening_replaces_every_lower_in_order():
 def test_a_short_overlay_is_one_mount2_call():
     fake = RecordingMountSyscalls()
     m = long_chain(3)
-    s.mount([m], "/t", sys=fake)
+    mnt.mount([m], "/t", sys=fake)
     assert fake.calls == [("mount", "overlay", "/t", "overlay", 0, ",".join(m.options))]
 
 
 def test_a_long_overlay_uses_lowerdir_plus_one_layer_per_call():
     fake = RecordingMountSyscalls()
     m = long_chain(200)
-    s.mount([m], "/t", sys=fake)
+    mnt.mount([m], "/t", sys=fake)
     config = [c[1:] for c in fake.calls if c[0] == "fsconfig"]
     assert config[0] == ("source", "overlay")
     assert ("workdir", "/var/lib/dockyard/snapshots/201/work") in config
@@ -179,7 +179,7 @@ def test_a_long_overlay_uses_lowerdir_plus_one_layer_per_call():
 def test_without_lowerdir_plus_a_long_overlay_mounts_with_fd_aliases():
     fake = RecordingMountSyscalls(fail={"fsconfig:lowerdir+": errno.EINVAL})
     m = long_chain(200)
-    s.mount([m], "/t", sys=fake)
+    mnt.mount([m], "/t", sys=fake)
     opened = [c for c in fake.calls if c[0] == "open_path"]
     assert [c[1] for c in opened] == lowerdirs(m)
     (call,) = [c for c in fake.calls if c[0] == "mount"]
@@ -193,16 +193,17 @@ def test_without_lowerdir_plus_a_long_overlay_mounts_with_fd_aliases():
 def test_too_many_layers_even_for_fd_aliases():
     fake = RecordingMountSyscalls(fail={"fsopen": errno.ENOSYS})
     with pytest.raises(StoreError, match="too many"):
-        s.mount([long_chain(400)], "/t", sys=fake)
+        mnt.mount([long_chain(400)], "/t", sys=fake)
     assert fake.open_fds == set()
 
 
 def test_read_only_bind_needs_a_remount():
     fake = RecordingMountSyscalls()
-    s.mount([Mount("bind", "/s/1/fs", ("rbind", "ro"))], "/t", sys=fake)
+    mnt.mount([Mount("bind", "/s/1/fs", ("rbind", "ro"))], "/t", sys=fake)
     assert fake.calls == [
-        ("mount", "/s/1/fs", "/t", None, s.MS_BIND | s.MS_REC, None),
-        ("mount", None, "/t", None, s.MS_BIND | s.MS_REC | s.MS_REMOUNT | s.MS_RDONLY, None),
+        ("mount", "/s/1/fs", "/t", None, mnt.MS_BIND | mnt.MS_REC, None),
+        ("mount", None, "/t", None,
+         mnt.MS_BIND | mnt.MS_REC | mnt.MS_REMOUNT | mnt.MS_RDONLY, None),
     ]
 
 
@@ -215,16 +216,16 @@ def test_a_failed_mount_undoes_the_earlier_ones():
 
     fake = FailSecond()
     with pytest.raises(OSError):
-        s.mount([Mount("bind", "/a", ("rbind",)), Mount("tmpfs", "tmpfs", ("size=1m",))], "/t",
+        mnt.mount([Mount("bind", "/a", ("rbind",)), Mount("tmpfs", "tmpfs", ("size=1m",))], "/t",
                 sys=fake)  # fmt: skip
-    assert fake.calls[-1] == ("umount2", "/t", s.MNT_DETACH)
+    assert fake.calls[-1] == ("umount2", "/t", mnt.MNT_DETACH)
 
 
 def test_unmount():
     fake = RecordingMountSyscalls()
-    s.unmount("/t", sys=fake)
-    s.unmount("/t", detach=True, sys=fake)
-    assert fake.calls == [("umount2", "/t", 0), ("umount2", "/t", s.MNT_DETACH)]
+    mnt.unmount("/t", sys=fake)
+    mnt.unmount("/t", detach=True, sys=fake)
+    assert fake.calls == [("umount2", "/t", 0), ("umount2", "/t", mnt.MNT_DETACH)]
 
 
 # --- the overlay snapshotter's bookkeeping (no mounts needed) ------------------------------------
@@ -398,6 +399,6 @@ def test_new_snapshotter_picks_a_driver(tmp_path, meta, monkeypatch):
 
 
 def test_overlay_detection_without_root_or_overlay(tmp_path, monkeypatch):
-    monkeypatch.setattr(s.os, "geteuid", lambda: 1000)
-    assert s.overlay_supported(tmp_path) is False  # no probe mount attempted
+    monkeypatch.setattr(mnt.os, "geteuid", lambda: 1000)
+    assert mnt.overlay_supported(tmp_path) is False  # no probe mount attempted
     assert not Path(tmp_path).exists() or list(Path(tmp_path).iterdir()) == []
