@@ -23,12 +23,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gzip
+import hashlib
+import io
 import json
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tarfile
+import textwrap
 import threading
 import time
 import urllib.error
@@ -57,6 +63,115 @@ def free_port() -> int:
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+# --- a hand-made OCI image, and pushing/reading it ---------------------------------------
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+ACCEPT = [OCI_MANIFEST, "application/vnd.oci.image.index.v1+json",
+          "application/vnd.docker.distribution.manifest.v2+json"]
+
+
+def sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+async def pieces(data: bytes, size: int = 65536):
+    for i in range(0, len(data), size):
+        yield data[i:i + size]
+
+
+@dataclass
+class Image:
+    config: bytes
+    layer: bytes
+    manifest: bytes
+
+    @property
+    def digest(self) -> str:
+        return sha(self.manifest)
+
+    @property
+    def blobs(self) -> dict[str, bytes]:
+        return {sha(self.config): self.config, sha(self.layer): self.layer}
+
+
+def make_image(text: str = "hello from dockyard\n") -> Image:
+    """A one-layer OCI image put together by hand."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("hello.txt")
+        info.size, info.mode, info.mtime = len(text.encode()), 0o644, 0
+        tar.addfile(info, io.BytesIO(text.encode()))
+    layer = gzip.compress(raw.getvalue(), mtime=0)
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [sha(raw.getvalue())]},
+        "history": [{"created_by": "dockyard test"}],
+    }, sort_keys=True).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": sha(config), "size": len(config)},
+        "layers": [{"mediaType": OCI_LAYER, "digest": sha(layer), "size": len(layer)}],
+    }, indent=2).encode()
+    return Image(config, layer, manifest)
+
+
+async def push(client, repo: str, image: Image, tag: str = "v1") -> str:
+    for digest, data in image.blobs.items():
+        await client.upload_blob(repo, digest, len(data), pieces(data))
+    return await client.put_manifest(repo, tag, image.manifest, OCI_MANIFEST)
+
+
+async def read_all(stream) -> bytes:
+    out = bytearray()
+    async with stream:
+        async for chunk in stream:
+            out += chunk
+    return bytes(out)
+
+
+
+# --- a credential helper ----------------------------------------------------------------
+
+_HELPER = textwrap.dedent("""\
+    #!{python}
+    import json, os, sys
+    store = os.environ["FAKE_HELPER_STORE"]
+    data = json.load(open(store)) if os.path.exists(store) else {{}}
+    action = sys.argv[1]
+    text = sys.stdin.read()
+    with open(store + ".log", "a") as log:
+        log.write(action + " " + text.strip().replace("\\n", " ") + "\\n")
+    if action == "get":
+        if text.strip() not in data:
+            print("credentials not found in native keychain")
+            sys.exit(1)
+        json.dump(data[text.strip()], sys.stdout)
+    elif action == "store":
+        doc = json.loads(text)
+        data[doc["ServerURL"]] = doc
+        json.dump(data, open(store, "w"))
+    elif action == "erase":
+        data.pop(text.strip(), None)
+        json.dump(data, open(store, "w"))
+    else:
+        sys.exit(2)
+    """)
+
+
+def fake_credential_helper(bindir: Path, store: Path) -> Path:
+    """Write ``docker-credential-test`` into ``bindir``; it keeps secrets in the JSON file
+    named by ``$FAKE_HELPER_STORE`` (set it, and put ``bindir`` on ``PATH``) and logs each call
+    to ``<store>.log``. Returns ``store``."""
+    bindir.mkdir(parents=True, exist_ok=True)
+    script = bindir / "docker-credential-test"
+    script.write_text(_HELPER.format(python=sys.executable))
+    script.chmod(0o755)
+    return store
 
 
 # --- token server -----------------------------------------------------------------------
@@ -99,7 +214,8 @@ class TokenServer:
 
     def sign(self, claims: dict) -> str:
         header = {"typ": "JWT", "alg": "RS256", "x5c": [self._x5c]}
-        signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+        parts = (json.dumps(header).encode(), json.dumps(claims).encode())
+        signing_input = ".".join(b64url(p) for p in parts)
         sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.key)],
                              input=signing_input.encode(), check=True, capture_output=True).stdout
         return f"{signing_input}.{b64url(sig)}"
@@ -144,7 +260,7 @@ class TokenServer:
             return True, user
         return False, None
 
-    async def handle_get(self, request):  # noqa: ANN001, ANN201 - aiohttp handler
+    async def handle_get(self, request):
         from aiohttp import web
 
         ok, user = self.basic_user(request.headers.get("Authorization"))
@@ -157,7 +273,7 @@ class TokenServer:
         doc = await asyncio.to_thread(self.issue, user, scopes, offline)
         return web.json_response(doc)
 
-    async def handle_post(self, request):  # noqa: ANN001, ANN201 - aiohttp handler
+    async def handle_post(self, request):
         from aiohttp import web
 
         form = await request.post()
@@ -165,9 +281,9 @@ class TokenServer:
         user = None
         if form.get("grant_type") == "refresh_token":
             user = self.refresh_tokens.get(str(form.get("refresh_token", "")))
-        elif form.get("grant_type") == "password":
-            if self.users.get(str(form.get("username"))) == form.get("password"):
-                user = str(form.get("username"))
+        elif (form.get("grant_type") == "password"
+              and self.users.get(str(form.get("username"))) == form.get("password")):
+            user = str(form.get("username"))
         self.requests.append({"method": "POST", "user": user, "scopes": scopes,
                               "service": form.get("service"), "ok": user is not None})
         if user is None:
@@ -334,3 +450,62 @@ def run_registry(tmp: Path, *, htpasswd: Mapping[str, str] | None = None,
         finally:
             _stop(process)
     raise RuntimeError("no free port for the registry")
+
+
+# --- a scripted fake, for behaviour a real registry will not show on demand ------------
+
+
+@dataclass
+class Seen:
+    method: str
+    raw_path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class FakeServer:
+    """An in-loop aiohttp server answering every request with ``handler(request, body)``.
+
+    Use inside a running event loop::
+
+        async with FakeServer(handler) as fake:
+            fake.url  -> "http://127.0.0.1:<port>";  fake.seen -> [Seen, ...]
+    """
+
+    def __init__(self, handler) -> None:  # handler: async (request, body) -> Response
+        self.handler = handler
+        self.seen: list[Seen] = []
+        self.port = 0
+        self._runner = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def methods(self) -> list[str]:
+        return [s.method for s in self.seen]
+
+    async def __aenter__(self) -> FakeServer:
+        from aiohttp import web
+
+        async def dispatch(request: web.Request) -> web.StreamResponse:
+            body = await request.read()
+            self.seen.append(Seen(request.method, request.raw_path, dict(request.headers), body))
+            return await self.handler(request, body)
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", dispatch)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()

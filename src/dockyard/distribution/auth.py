@@ -12,20 +12,15 @@ without them (see ``transport``).
 
 from __future__ import annotations
 
-import base64
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import aiohttp
 
-from .authconfig import AuthConfig
+from .authconfig import AuthConfig, basic_header
 from .challenge import Challenge, parse_challenges
 from .scope import Scope, merge, parse_scopes
 from .token import CacheKey, Clock, Token, TokenCache, fetch_token
-
-
-def basic_header(username: str, password: str) -> str:
-    raw = f"{username}:{password}".encode()
-    return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
 class Authenticator:
@@ -43,6 +38,7 @@ class Authenticator:
         self.refresh_tokens: dict[str, str] = {}
         self._challenges: dict[str, list[Challenge]] = {}
         self._tokens = TokenCache(clock) if clock else TokenCache()
+        self._pending: dict[CacheKey, asyncio.Future[Token]] = {}
         self._headers = {"User-Agent": user_agent} if user_agent else None
 
     def challenges(self, host: str) -> list[Challenge]:
@@ -101,13 +97,27 @@ class Authenticator:
     ) -> Token:
         key = self._key(challenge, scopes)
         token = self._tokens.get(key)
-        if token is None:
-            token = await fetch_token(session, challenge, key[2], creds, self._tokens,
-                                      offline=self.offline, ssl=ssl, headers=self._headers)
-            self._tokens.put(key, token)
-            if token.refresh_token:
-                self.refresh_tokens[host] = token.refresh_token
-        return token
+        if token is not None:
+            return token
+        # Parallel requests (layers pulled three at a time) share one fetch. It runs as its
+        # own task so that one waiter being cancelled does not cancel it for the others.
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(fetch_token(
+                session, challenge, key[2], creds, self._tokens, offline=self.offline, ssl=ssl,
+                headers=self._headers))
+            self._pending[key] = pending
+            pending.add_done_callback(lambda t: self._fetched(key, host, t))
+        return await asyncio.shield(pending)
+
+    def _fetched(self, key: CacheKey, host: str, task: asyncio.Future[Token]) -> None:
+        self._pending.pop(key, None)
+        if task.cancelled() or task.exception() is not None:
+            return
+        token = task.result()
+        self._tokens.put(key, token)
+        if token.refresh_token:
+            self.refresh_tokens[host] = token.refresh_token
 
     @staticmethod
     def _key(challenge: Challenge, scopes: Sequence[Scope]) -> CacheKey:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +29,12 @@ class AuthConfig:
     @property
     def empty(self) -> bool:
         return not (self.username or self.password or self.identity_token or self.registry_token)
+
+
+def basic_header(username: str, password: str) -> str:
+    """``Authorization: Basic`` for a username and password."""
+    raw = f"{username}:{password}".encode()
+    return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
 #: Looks up credentials by registry host (``docker.io``, ``localhost:5000``).

@@ -25,7 +25,7 @@ from .responses import error_from, media_type, read_limited
 from .retry import DEFAULT_RETRY, RetryPolicy, as_policy
 from .scope import Scope, repository
 from .transport import Transport
-from .upload import UploadSession, check_announced, collect, exactly, rechunk
+from .upload import UploadSession, check_announced, collect
 from .urls import check_reference, check_repository, next_link
 
 T = TypeVar("T")
@@ -249,20 +249,8 @@ class RegistryClient:
         session = await self._each(self._push, start)
         if session is None:
             return digest
-        try:
-            if data is not None:
-                return await session.finish(digest, data, size)
-            if chunk_size is None:
-                return await session.finish(digest, exactly(chunks, size), size)
-            step = max(chunk_size, session.min_chunk)
-            sent = 0
-            async for piece in rechunk(exactly(chunks, size), step):
-                await session.patch(piece, sent)
-                sent += len(piece)
-            return await session.finish(digest)
-        except BaseException:
-            await session.cancel()
-            raise
+        return await session.send(digest, size, data if data is not None else chunks,
+                                  chunk_size=chunk_size)
 
     async def put_manifest(self, repo: str, reference: str, data: bytes, media_type: str) -> str:
         """Store ``data`` under a tag or its digest; its digest, as the registry confirmed."""

@@ -125,9 +125,9 @@ def endpoints_for(
 
 def mirror_endpoint(mirror: str, insecure: InsecureRegistries) -> Endpoint:
     """A mirror given as a URL (``https://m.example``) or a bare ``host[:port]``."""
-    mirror = mirror.strip().rstrip("/")
+    mirror = mirror.strip()
     if "://" not in mirror:
-        scheme = "http" if is_loopback(mirror) else "https"
+        scheme = "http" if is_loopback(mirror.rstrip("/")) else "https"
         mirror = f"{scheme}://{mirror}"
     url = URL(mirror)
     if url.scheme not in ("http", "https") or not url.host or url.path not in ("", "/"):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from .authconfig import AuthConfig
+from .authconfig import AuthConfig, basic_header
 from .challenge import Challenge
 from .errors import AuthenticationError, RegistryError, make_error
 from .scope import Scope
@@ -113,12 +113,13 @@ async def fetch_token(
             body = await resp.content.read(_MAX_BODY)
             if resp.status not in _OAUTH_FALLBACK:
                 return _parse(resp.status, body, resp.headers, cache, realm)
-    basic = None
+    get_headers = dict(headers or {})
     if creds is not None and creds.username:
+        # Without a password, the identity token stands in (containerd does the same).
         secret = creds.password or creds.identity_token
-        basic = aiohttp.BasicAuth(creds.username, secret)
+        get_headers["Authorization"] = basic_header(creds.username, secret)
     params = token_params(challenge, scopes, offline=offline)
-    async with session.get(realm, params=params, auth=basic, ssl=ssl, headers=headers,
+    async with session.get(realm, params=params, ssl=ssl, headers=get_headers,
                            allow_redirects=False) as resp:
         body = await resp.content.read(_MAX_BODY)
         return _parse(resp.status, body, resp.headers, cache, realm)

@@ -54,7 +54,7 @@ class Transport:
         self.user_agent = user_agent
         self._session = session
         self._own = session is None
-        self._sleep = sleep
+        self.sleep = sleep
 
     async def session(self) -> aiohttp.ClientSession:
         if self._session is None or (self._own and self._session.closed):
@@ -88,8 +88,15 @@ class Transport:
         data: Body = None,
         raw: bool = False,
     ) -> aiohttp.ClientResponse:
-        """The final response (the caller releases it); ``raw``: no decompression."""
+        """The final response (the caller releases it); ``raw``: no decompression.
+
+        An error raised by a streamed body (``data`` an async iterable) is raised as itself,
+        not as the connection error aiohttp wraps it in.
+        """
         replayable = not isinstance(data, AsyncIterable)
+        body_errors: list[BaseException] = []
+        if isinstance(data, AsyncIterable):
+            data = _tracked(data, body_errors)
         attempt = 0
         while True:
             try:
@@ -97,9 +104,11 @@ class Transport:
             except _FINAL_EXCEPTIONS as exc:
                 raise RegistryConnectionError(method, str(url), exc) from exc
             except RETRY_EXCEPTIONS as exc:
+                if body_errors:
+                    raise body_errors[0] from exc
                 if not replayable or attempt >= self.policy.retries:
                     raise RegistryConnectionError(method, str(url), exc) from exc
-                await self._sleep(self.policy.backoff(attempt))
+                await self.sleep(self.policy.backoff(attempt))
                 attempt += 1
                 continue
             delay = None
@@ -109,7 +118,7 @@ class Transport:
             if delay is None:
                 return resp
             resp.release()
-            await self._sleep(delay)
+            await self.sleep(delay)
             attempt += 1
 
     async def _authorized(
@@ -160,6 +169,16 @@ class Transport:
             resp.release()
             url = url.join(URL(location, encoded=True))
         raise aiohttp.TooManyRedirects(resp.request_info, (), message="too many redirects")
+
+
+async def _tracked(source: AsyncIterable[bytes], errors: list[BaseException]
+                   ) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in source:
+            yield chunk
+    except Exception as exc:
+        errors.append(exc)
+        raise
 
 
 def _same_origin(url: URL, endpoint: Endpoint) -> bool:

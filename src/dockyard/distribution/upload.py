@@ -51,6 +51,25 @@ class UploadSession:
                    resolve_location(resp.url, location),
                    int(min_chunk) if min_chunk.isdigit() else 0)
 
+    async def send(self, digest: str, size: int, data: bytes | AsyncIterable[bytes], *,
+                   chunk_size: int | None = None) -> str:
+        """Send the whole blob and close the session: one PUT, or PATCHes of ``chunk_size``
+        (raised to ``min_chunk``) and an empty PUT. Any failure or cancellation on the way
+        DELETEs the session."""
+        try:
+            if isinstance(data, bytes):
+                return await self.finish(digest, data, len(data))
+            if chunk_size is None:
+                return await self.finish(digest, exactly(data, size), size)
+            sent = 0
+            async for piece in rechunk(exactly(data, size), max(chunk_size, self.min_chunk)):
+                await self.patch(piece, sent)
+                sent += len(piece)
+            return await self.finish(digest)
+        except BaseException:
+            await self.cancel()
+            raise
+
     async def patch(self, data: bytes, start: int) -> None:
         self._check_open()
         headers = {"Content-Type": OCTET, "Content-Length": str(len(data)),
