@@ -10,6 +10,7 @@ APT_PACKAGES=(
     libseccomp2                               # seccomp filters are compiled by libseccomp
     busybox-static                            # offline root filesystems for tests and quickstart
     runc podman skopeo umoci tini             # peers: differential tests and a real engine
+    docker-registry apache2-utils openssl     # a registry peer; htpasswd; test token server keys
     iproute2 procps                           # ip netns, ps
     hyperfine                                 # bench/
 )
