@@ -1,0 +1,206 @@
+"""`docker pull`: manifest (an index resolved to this platform), config, then the
+layers — up to three downloading at once, each unpacked as soon as it and the layer
+below it are in, so that downloading and unpacking overlap.
+
+Everything fetched is held by a lease until the image is recorded, so a GC running
+meanwhile keeps it; a download interrupted at any point resumes from its ingest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from ..distribution.client import RegistryClient
+from ..distribution.errors import (
+    DistributionError,
+    RegistryConnectionError,
+    RegistryError,
+    TruncatedBlobError,
+)
+from ..store.metadata import ImageRecord, Lease
+from ..store.snapshots import chain_key
+from .config import ImageConfig, chain_ids, parse_image_config
+from .manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
+from .mediatypes import ACCEPT_MANIFESTS, is_foreign_layer
+from .platform import select_manifest
+from .progress import Progress, ProgressEvent, ignore, short_id
+from .reference import Reference, parse_reference
+from .store import ImageStore
+from .unpack import unpack_layer
+
+WRITE_BATCH = 1 << 20  # bytes gathered before one (threaded) write to the content store
+DOWNLOAD_ATTEMPTS = 5
+
+
+class PullError(RuntimeError):
+    """A pull failed; the message names the image and, for a layer, the layer."""
+
+
+async def pull(store: ImageStore, reference: str, client: RegistryClient, *,
+               platform: str | None = None, progress: Progress = ignore,
+               max_concurrent: int = 3) -> ImageRecord:
+    ref = parse_reference(reference)
+    what = ref.familiar()
+    progress(ProgressEvent(f"Pulling from {ref.familiar_name}", ref.tag or ref.digest or ""))
+    with store.meta.lease(expires=24 * 3600) as lease:
+        top = await client.get_manifest(ref.path, ref.digest or ref.tag or "latest",
+                                        ACCEPT_MANIFESTS)
+        await asyncio.to_thread(store.content.write_blob, top.data, top.digest, lease)
+        manifest = await _resolve_platform(store, client, ref, top.data, top.media_type,
+                                           top.digest, platform, lease)
+        config_bytes = await _small_blob(store, client, ref, manifest.config, lease)
+        config = parse_image_config(config_bytes)
+        if len(config.diff_ids) != len(manifest.layers):
+            raise PullError(f"{what}: the manifest has {len(manifest.layers)} layers but the "
+                            f"config {len(config.diff_ids)} diff IDs")
+        up_to_date = _already_have(store, manifest.config.digest)
+        sizes = await _pull_layers(store, client, ref, manifest, config, lease, progress,
+                                   max_concurrent)
+        image = store.meta.put_image(ImageRecord(
+            id=manifest.config.digest, media_type=manifest.media_type,
+            manifest_digest=manifest.digest, created=config.created, size=sum(sizes),
+            diff_ids=tuple(config.diff_ids),
+            labels={"dockyard.source": f"{ref.domain}/{ref.path}"},
+        ))
+    if ref.tag:
+        store.meta.set_ref(str(ref), image.id)
+    store.meta.set_ref(f"{ref.name}@{top.digest}", image.id)
+    progress(ProgressEvent(f"Digest: {top.digest}"))
+    state = "Image is up to date for" if up_to_date else "Downloaded newer image for"
+    progress(ProgressEvent(f"Status: {state} {what}"))
+    return image
+
+
+def _already_have(store: ImageStore, image_id: str) -> bool:
+    try:
+        store.meta.get_image(image_id)
+    except LookupError:
+        return False
+    return True
+
+
+async def _resolve_platform(store: ImageStore, client: RegistryClient, ref: Reference,
+                            data: bytes, media_type: str, digest: str, platform: str | None,
+                            lease: Lease) -> ImageManifest:
+    parsed = parse_manifest(data, media_type, expected_digest=digest)
+    if isinstance(parsed, ImageManifest):
+        return parsed
+    assert isinstance(parsed, ImageIndex)
+    chosen = select_manifest(parsed.manifests, platform)
+    child = await client.get_manifest(ref.path, chosen.digest, ACCEPT_MANIFESTS)
+    await asyncio.to_thread(store.content.write_blob, child.data, chosen.digest, lease)
+    manifest = parse_manifest(child.data, child.media_type, expected_digest=chosen.digest)
+    if not isinstance(manifest, ImageManifest):
+        raise PullError(f"{ref.familiar()}: index entry {chosen.digest} is not an image manifest")
+    return manifest
+
+
+async def _small_blob(store: ImageStore, client: RegistryClient, ref: Reference,
+                      desc: Descriptor, lease: Lease) -> bytes:
+    if not store.content.exists(desc.digest):
+        data = bytearray()
+        async for chunk in client.open_blob(ref.path, desc.digest):
+            data += chunk
+        await asyncio.to_thread(store.content.write_blob, bytes(data), desc.digest, lease)
+    return await asyncio.to_thread(store.content.read, desc.digest, True)
+
+
+async def _pull_layers(store: ImageStore, client: RegistryClient, ref: Reference,
+                       manifest: ImageManifest, config: ImageConfig, lease: Lease,
+                       progress: Progress, max_concurrent: int) -> list[int]:
+    chains = chain_ids(config.diff_ids)
+    downloads = asyncio.Semaphore(max_concurrent)
+    unpacked = [asyncio.Event() for _ in manifest.layers]
+    sizes = [0] * len(manifest.layers)
+
+    async def layer(index: int) -> None:
+        desc = manifest.layers[index]
+        layer_id = short_id(desc.digest)
+        chain = chains[index]
+        if store.meta.get_layer(chain) and store.meta.get_snapshot(chain_key(chain)):
+            progress(ProgressEvent("Already exists", layer_id))
+            sizes[index] = store.meta.get_layer(chain).size  # type: ignore[union-attr]
+            lease.add_snapshot(chain_key(chain))
+            unpacked[index].set()
+            return
+        progress(ProgressEvent("Pulling fs layer", layer_id))
+        if is_foreign_layer(desc.media_type):
+            raise PullError(f"{ref.familiar()} layer {desc.digest}: foreign layers are not "
+                            "supported")
+        if not store.content.exists(desc.digest):
+            if downloads.locked():
+                progress(ProgressEvent("Waiting", layer_id))
+            async with downloads:
+                await _download(store, client, ref, desc, lease, progress)
+        else:
+            lease.add_content(desc.digest)
+        progress(ProgressEvent("Download complete", layer_id))
+        if index:
+            await unpacked[index - 1].wait()
+
+        def extracting(done: int) -> None:
+            progress(ProgressEvent("Extracting", layer_id, done, desc.size))
+
+        record = await asyncio.to_thread(
+            unpack_layer, store, blob_digest=desc.digest, media_type=desc.media_type,
+            diff_id=config.diff_ids[index], chain_id=chain,
+            parent_chain=chains[index - 1] if index else None, lease=lease,
+            image=ref.familiar(), progress=extracting,
+        )
+        lease.add_snapshot(chain_key(chain))
+        sizes[index] = record.size
+        progress(ProgressEvent("Pull complete", layer_id))
+        unpacked[index].set()
+
+    async with asyncio.TaskGroup() as group:
+        for index in range(len(manifest.layers)):
+            group.create_task(layer(index))
+    return sizes
+
+
+async def _download(store: ImageStore, client: RegistryClient, ref: Reference,
+                    desc: Descriptor, lease: Lease, progress: Progress) -> None:
+    """Into the content store, resuming from what an earlier attempt (or an earlier,
+    killed process) left in the ingest."""
+    layer_id = short_id(desc.digest)
+    writer = store.content.writer(f"pull-{desc.digest}", expected=desc.digest, size=desc.size,
+                                  lease=lease)
+    try:
+        for attempt in range(DOWNLOAD_ATTEMPTS):
+            try:
+                await _copy(client.open_blob(ref.path, desc.digest, writer.offset), writer,
+                            lambda done: progress(ProgressEvent("Downloading", layer_id, done,
+                                                                desc.size)))
+                break
+            except (DistributionError, OSError, TimeoutError) as err:
+                if attempt + 1 == DOWNLOAD_ATTEMPTS or not _resumable(err):
+                    raise PullError(f"{ref.familiar()} layer {desc.digest}: {err}") from err
+                await asyncio.sleep(min(2 ** attempt * 0.2, 5))
+        progress(ProgressEvent("Verifying Checksum", layer_id))
+        await asyncio.to_thread(writer.commit, desc.size, desc.digest)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            writer.close()  # keeps the partial data: a later pull resumes from it
+        raise
+
+
+def _resumable(err: BaseException) -> bool:
+    """A cut connection or a server error: worth resuming. A 4xx or a bad digest: not."""
+    if isinstance(err, RegistryError):
+        return err.status >= 500
+    return isinstance(err, (TruncatedBlobError, RegistryConnectionError, OSError, TimeoutError))
+
+
+async def _copy(chunks: AsyncIterator[bytes], writer: object, report: object) -> None:
+    batch = bytearray()
+    async for chunk in chunks:
+        batch += chunk
+        if len(batch) >= WRITE_BATCH:
+            await asyncio.to_thread(writer.write, bytes(batch))  # type: ignore[attr-defined]
+            batch.clear()
+            report(writer.offset)  # type: ignore[attr-defined,operator]
+    if batch:
+        await asyncio.to_thread(writer.write, bytes(batch))  # type: ignore[attr-defined]
+        report(writer.offset)  # type: ignore[attr-defined,operator]
