@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable
 
 from ..distribution.client import RegistryClient
 from ..distribution.errors import (
@@ -19,7 +21,8 @@ from ..distribution.errors import (
     RegistryError,
     TruncatedBlobError,
 )
-from ..store.metadata import ImageRecord, Lease
+from ..store.archive.hooks import Reader
+from ..store.metadata import ImageRecord, LayerRecord, Lease
 from ..store.snapshots import chain_key
 from .config import ImageConfig, chain_ids, parse_image_config
 from .manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
@@ -129,26 +132,35 @@ async def _pull_layers(store: ImageStore, client: RegistryClient, ref: Reference
         if is_foreign_layer(desc.media_type):
             raise PullError(f"{ref.familiar()} layer {desc.digest}: foreign layers are not "
                             "supported")
-        if not store.content.exists(desc.digest):
-            if downloads.locked():
-                progress(ProgressEvent("Waiting", layer_id))
-            async with downloads:
-                await _download(store, client, ref, desc, lease, progress)
-        else:
-            lease.add_content(desc.digest)
-        progress(ProgressEvent("Download complete", layer_id))
-        if index:
-            await unpacked[index - 1].wait()
 
         def extracting(done: int) -> None:
             progress(ProgressEvent("Extracting", layer_id, done, desc.size))
 
-        record = await asyncio.to_thread(
-            unpack_layer, store, blob_digest=desc.digest, media_type=desc.media_type,
-            diff_id=config.diff_ids[index], chain_id=chain,
-            parent_chain=chains[index - 1] if index else None, lease=lease,
-            image=ref.familiar(), progress=extracting,
-        )
+        def unpack(source: Reader | None = None) -> LayerRecord:
+            return unpack_layer(
+                store, blob_digest=desc.digest, media_type=desc.media_type,
+                diff_id=config.diff_ids[index], chain_id=chain,
+                parent_chain=chains[index - 1] if index else None, lease=lease,
+                image=ref.familiar(), progress=extracting, source=source)
+
+        record = None
+        if not store.content.exists(desc.digest):
+            if downloads.locked():
+                progress(ProgressEvent("Waiting", layer_id))
+            async with downloads:
+                if index == 0 or unpacked[index - 1].is_set():
+                    # The layer below is in: unpack while downloading.
+                    record = await _download_and_unpack(store, client, ref, desc, lease,
+                                                        progress, unpack)
+                if record is None:
+                    await _download(store, client, ref, desc, lease, progress)
+        else:
+            lease.add_content(desc.digest)
+        progress(ProgressEvent("Download complete", layer_id))
+        if record is None:
+            if index:
+                await unpacked[index - 1].wait()
+            record = await asyncio.to_thread(unpack)
         lease.add_snapshot(chain_key(chain))
         sizes[index] = record.size
         progress(ProgressEvent("Pull complete", layer_id))
@@ -184,6 +196,117 @@ async def _download(store: ImageStore, client: RegistryClient, ref: Reference,
         with contextlib.suppress(Exception):
             writer.close()  # keeps the partial data: a later pull resumes from it
         raise
+
+
+async def _download_and_unpack(store: ImageStore, client: RegistryClient, ref: Reference,
+                               desc: Descriptor, lease: Lease, progress: Progress,
+                               unpack: Callable[[Reader], LayerRecord]) -> LayerRecord | None:
+    """Stream the blob into the content store and the extractor at once (one worker
+    thread writes the blob and unpacks it). None when that is not possible — the ingest
+    already holds part of the blob, or the connection broke: the caller then downloads
+    (resuming) and unpacks from the store."""
+    layer_id = short_id(desc.digest)
+    writer = store.content.writer(f"pull-{desc.digest}", expected=desc.digest, size=desc.size,
+                                  lease=lease)
+    if writer.offset:
+        writer.close()
+        return None
+    pipe = ChunkPipe()
+
+    def work() -> LayerRecord:
+        try:
+            record = unpack(TeeReader(pipe, writer))
+            writer.commit(desc.size, desc.digest)
+            return record
+        finally:
+            pipe.close_reader()
+
+    worker = asyncio.ensure_future(asyncio.to_thread(work))
+    try:
+        batch = bytearray()
+        async for chunk in client.open_blob(ref.path, desc.digest):
+            batch += chunk
+            if len(batch) >= WRITE_BATCH:
+                if not await asyncio.to_thread(pipe.put, bytes(batch)):
+                    break  # the worker stopped reading: its error is raised below
+                batch.clear()
+                progress(ProgressEvent("Downloading", layer_id, writer.offset, desc.size))
+        if batch:
+            await asyncio.to_thread(pipe.put, bytes(batch))
+        await asyncio.to_thread(pipe.put, None)
+        progress(ProgressEvent("Verifying Checksum", layer_id))
+        return await worker
+    except (DistributionError, OSError, TimeoutError) as err:
+        pipe.fail(err)
+        with contextlib.suppress(BaseException):
+            await worker
+        with contextlib.suppress(Exception):
+            writer.close()
+        if _resumable(err):
+            return None
+        raise PullError(f"{ref.familiar()} layer {desc.digest}: {err}") from err
+    except BaseException:
+        pipe.fail(RuntimeError("pull cancelled"))
+        with contextlib.suppress(BaseException):
+            await worker
+        with contextlib.suppress(Exception):
+            writer.close()
+        raise
+
+
+class ChunkPipe:
+    """Chunks from the event loop to one reading thread, at most a few MiB in flight."""
+
+    def __init__(self, depth: int = 4) -> None:
+        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(depth)
+        self._closed = threading.Event()
+        self._buffer = b""
+
+    def put(self, item: bytes | None) -> bool:
+        """Blocks while full; False once the reader has gone (nothing more is wanted)."""
+        while not self._closed.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fail(self, err: BaseException) -> None:
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(err)
+        self._closed.set()
+
+    def close_reader(self) -> None:
+        self._closed.set()
+
+    def read(self, size: int = -1, /) -> bytes:
+        while not self._buffer:
+            item = self._queue.get()
+            if item is None:
+                self._queue.put(None)  # stay at end of file for later reads
+                return b""
+            if isinstance(item, BaseException):
+                raise OSError(f"download failed: {item}")
+            self._buffer = item
+        if size < 0 or size >= len(self._buffer):
+            data, self._buffer = self._buffer, b""
+        else:
+            data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+
+class TeeReader:
+    """Reads from `source` and writes what it read to `sink` (the content store)."""
+
+    def __init__(self, source: Reader, sink: object) -> None:
+        self.source, self.sink = source, sink
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self.source.read(size)
+        if data:
+            self.sink.write(data)  # type: ignore[attr-defined]
+        return data
 
 
 def _resumable(err: BaseException) -> bool:

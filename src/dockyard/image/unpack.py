@@ -8,10 +8,12 @@ committed under the chain ID: a crash or a bad layer leaves no committed snapsho
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Callable
 
 from ..store.archive.extract import extract_layer
+from ..store.archive.hooks import Reader
 from ..store.errors import AlreadyExists
 from ..store.metadata import LayerRecord, Lease
 from ..store.snapshots import chain_key
@@ -20,7 +22,10 @@ from .store import ImageStore
 
 def unpack_layer(store: ImageStore, *, blob_digest: str, media_type: str, diff_id: str,
                  chain_id: str, parent_chain: str | None, lease: Lease | None = None,
-                 image: str = "", progress: Callable[[int], None] | None = None) -> LayerRecord:
+                 image: str = "", progress: Callable[[int], None] | None = None,
+                 source: Reader | None = None) -> LayerRecord:
+    """`source` streams the blob while it downloads; by default it is read from the
+    content store."""
     existing = store.meta.get_layer(chain_id)
     if existing is not None and store.meta.get_snapshot(chain_key(chain_id)) is not None:
         return existing
@@ -29,7 +34,9 @@ def unpack_layer(store: ImageStore, *, blob_digest: str, media_type: str, diff_i
     try:
         target = store.snapshots.fs_path(key)
         whiteouts = "overlay" if store.snapshots.driver == "overlay" else "apply"
-        with store.content.open(blob_digest) as raw:
+        with contextlib.ExitStack() as stack:
+            raw = source if source is not None else stack.enter_context(
+                store.content.open(blob_digest))
             # Both digests are checked as the blob streams through: the blob's against
             # the manifest, the uncompressed tar's against the config's diff ID.
             stats = extract_layer(raw, target, whiteout_format=whiteouts, media_type=media_type,
