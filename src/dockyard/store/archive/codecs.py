@@ -13,10 +13,11 @@ import enum
 from typing import BinaryIO, cast
 
 import zstandard
-from isal import igzip
+from isal import igzip, isal_zlib
 
 from .errors import ArchiveError, UnknownMediaType
-from .hooks import Reader, Writer
+from .hooks import Reader, Writer, readinto
+from .zstdframes import ZstdFrames
 
 
 class Codec(enum.Enum):
@@ -91,6 +92,14 @@ class PrefixedReader:
         data, self._prefix = self._prefix[:size], self._prefix[size:]
         return data
 
+    def readinto(self, buffer: memoryview | bytearray, /) -> int:
+        if not self._prefix:
+            return readinto(self._raw, buffer)
+        n = min(len(buffer), len(self._prefix))
+        buffer[:n] = self._prefix[:n]
+        self._prefix = self._prefix[n:]
+        return n
+
 
 def sniff(raw: Reader) -> tuple[Codec, Reader]:
     """Detect the codec from the stream's first bytes; returns it and an unread stream."""
@@ -103,19 +112,44 @@ def sniff(raw: Reader) -> tuple[Codec, Reader]:
     return detect_codec(head), PrefixedReader(head, raw)
 
 
-class _ZstdReader:
-    """zstandard's stream reader, with its errors turned into ArchiveError."""
+class _Tracked:
+    """The compressed side of a zstd stream, watched by a frame tracker as it is read."""
 
-    def __init__(self, raw: Reader) -> None:
-        self._reader = zstandard.ZstdDecompressor().stream_reader(
-            raw, read_size=1 << 20, read_across_frames=True, closefd=False
-        )
+    def __init__(self, raw: Reader, frames: ZstdFrames) -> None:
+        self._raw = raw
+        self._frames = frames
 
     def read(self, size: int = -1, /) -> bytes:
+        data = self._raw.read(size)
+        self._frames.update(data)
+        return data
+
+
+class _ZstdReader:
+    """zstandard's stream reader, with truncation detected and errors as ArchiveError."""
+
+    def __init__(self, raw: Reader) -> None:
+        self._frames = ZstdFrames()
+        self._source = _Tracked(raw, self._frames)
+        self._reader = zstandard.ZstdDecompressor().stream_reader(
+            self._source, read_size=1 << 20, read_across_frames=True, closefd=False
+        )
+        self._eof = False
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._eof:
+            return b""
         try:
-            return self._reader.read(size)
+            data = self._reader.read(size)
         except zstandard.ZstdError as e:
             raise ArchiveError(f"zstd: {e}") from None
+        if not data and size != 0:
+            self._eof = True
+            while self._source.read(1 << 20):
+                pass  # normally nothing: the decoder reads to the end itself
+            if not self._frames.at_boundary:
+                raise ArchiveError("zstd: unexpected end of data (truncated stream)")
+        return data
 
 
 class _GzipReader:
@@ -126,10 +160,9 @@ class _GzipReader:
         try:
             return self._reader.read(size)
         except EOFError:
-            raise ArchiveError("gzip: stream truncated before its end marker") from None
-        except (OSError, igzip.BadGzipFile) as e:
-            if type(e) is not OSError and not isinstance(e, igzip.BadGzipFile):
-                raise
+            raise ArchiveError("gzip: unexpected end of data (truncated, or trailing garbage)"
+                               ) from None
+        except (igzip.BadGzipFile, isal_zlib.error) as e:
             raise ArchiveError(f"gzip: {e}") from None
 
 
@@ -147,8 +180,7 @@ class CompressingWriter:
 
     def __init__(self, out: Writer, codec: Codec, level: int | None = None) -> None:
         self.codec = codec
-        self._out = out
-        self._stream: Writer | None
+        self._stream: Writer
         if codec is Codec.GZIP:
             # mtime=0 and no file name: the same tar must give the same blob digest.
             self._stream = igzip.IGzipFile(
@@ -156,21 +188,23 @@ class CompressingWriter:
                 compresslevel=GZIP_LEVEL if level is None else level,
             )
         elif codec is Codec.ZSTD:
+            # With a content checksum, as Go's zstd writes by default: corruption inside
+            # stored blocks is otherwise invisible to the decoder.
             self._stream = zstandard.ZstdCompressor(
-                level=ZSTD_LEVEL if level is None else level
+                level=ZSTD_LEVEL if level is None else level, write_checksum=True
             ).stream_writer(cast(BinaryIO, out), closefd=False)
         else:
             self._stream = out
         self.closed = False
 
     def write(self, data: bytes | bytearray | memoryview, /) -> int:
-        assert self._stream is not None and not self.closed
+        if self.closed:
+            raise ValueError("write to a closed CompressingWriter")
         self._stream.write(data)
         return len(data)
 
     def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        if self.codec is not Codec.NONE:
-            self._stream.close()  # type: ignore[union-attr]
+        if not self.closed:
+            self.closed = True
+            if self.codec is not Codec.NONE:
+                cast(BinaryIO, self._stream).close()  # flushes the trailer into ``out``

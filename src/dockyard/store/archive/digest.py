@@ -15,7 +15,7 @@ import hashlib
 import re
 
 from .errors import DigestMismatch, InvalidDigest, SizeMismatch
-from .hooks import Cancel, Progress, Reader, Writer, check_cancel
+from .hooks import Cancel, Progress, Reader, Writer, check_cancel, readinto
 
 ALGORITHMS = {"sha256": 64, "sha512": 128}
 _DIGEST = re.compile(r"(sha256):([0-9a-f]{64})|(sha512):([0-9a-f]{128})")
@@ -90,16 +90,25 @@ class DigestingReader:
     def read(self, size: int = -1, /) -> bytes:
         check_cancel(self._cancel, f"reading {self.what}")
         data = self._raw.read(size)
+        self._account(data, size)
+        return data
+
+    def readinto(self, buffer: memoryview | bytearray, /) -> int:
+        check_cancel(self._cancel, f"reading {self.what}")
+        n = readinto(self._raw, buffer)
+        self._account(memoryview(buffer)[:n], len(buffer))
+        return n
+
+    def _account(self, data: bytes | memoryview, asked: int) -> None:
         if data:
             self._digester.update(data)
             if self.expected_size is not None and self.size > self.expected_size:
                 raise SizeMismatch(self.expected_size, self.size, self.what)
             if self._progress is not None:
                 self._progress(self.size)
-        elif size != 0 and not self.eof:
+        elif asked != 0 and not self.eof:
             self.eof = True
             self.verify()
-        return data
 
     def drain(self, chunk: int = 1 << 20) -> int:
         """Read to EOF (verifying); returns how many bytes were left."""
@@ -160,10 +169,11 @@ class DigestingWriter:
 
 
 def _write_all(out: Writer, data: bytes | bytearray | memoryview) -> None:
-    # Raw files may write less than asked; buffered ones return None or len(data).
-    view = memoryview(data)
+    # Buffered writers return None or len(data); a raw file may write less.
+    n = out.write(data)
+    if n is None or n >= len(data):
+        return
+    view = memoryview(data)[n:]
     while view:
         n = out.write(view)
-        if n is None or n >= len(view):
-            return
-        view = view[n:]
+        view = view[len(view) if n is None else n:]

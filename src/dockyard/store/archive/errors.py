@@ -39,10 +39,12 @@ class ArchiveError(StoreError):
 class LayerEntryError(ArchiveError):
     """One entry of a tar stream was refused; ``name`` is the entry's name as written."""
 
-    def __init__(self, name: str, reason: str) -> None:
-        super().__init__(f"layer entry {quote(name)}: {reason}")
+    def __init__(self, name: str, reason: str, label: str | None = None) -> None:
+        prefix = f"{label}: " if label else ""
+        super().__init__(f"{prefix}layer entry {quote(name)}: {reason}")
         self.name = name
         self.reason = reason
+        self.label = label
 
 
 class UnknownMediaType(ArchiveError):

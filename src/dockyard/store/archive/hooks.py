@@ -39,3 +39,13 @@ def is_cancelled(cancel: Cancel) -> bool:
 def check_cancel(cancel: Cancel, what: str = "operation") -> None:
     if is_cancelled(cancel):
         raise Cancelled(what)
+
+
+def readinto(raw: Reader, buffer: memoryview | bytearray) -> int:
+    """``raw.readinto`` where it exists (no copy), else ``read`` and copy."""
+    into = getattr(raw, "readinto", None)
+    if into is not None:
+        return into(buffer) or 0
+    data = raw.read(len(buffer))
+    buffer[: len(data)] = data
+    return len(data)
