@@ -95,7 +95,8 @@ def test_active_on_a_chain_is_an_overlay_with_nearest_parent_first():
     assert m == Mount(
         "overlay",
         "overlay",
-        ("index=off", "workdir=/s/4/work", "upperdir=/s/4/fs", "lowerdir=/s/3/fs:/s/2/fs:/s/1/fs"),
+        ("index=off", "redirect_dir=off", "metacopy=off", "workdir=/s/4/work",
+         "upperdir=/s/4/fs", "lowerdir=/s/3/fs:/s/2/fs:/s/1/fs"),
     )
 
 

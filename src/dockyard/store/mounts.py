@@ -81,6 +81,10 @@ def plan_mounts(
             return [Mount("bind", fs, ("rbind", "rw"))]
         options = (
             *extra,
+            # Renamed directories and metadata-only copy-ups would leave xattrs in the
+            # upper dir that an OCI layer diff cannot express (as Docker's overlay2).
+            "redirect_dir=off",
+            "metacopy=off",
             f"workdir={escape_overlay_path(work)}",
             f"upperdir={escape_overlay_path(fs)}",
             "lowerdir=" + ":".join(escape_overlay_path(p) for p in lowers),
