@@ -214,3 +214,95 @@ def test_a_pull_killed_midway_completes_on_retry(registry, stores, tmp_path):
     assert data == (rootfs / "blob").read_bytes()
     for digest, _ in store.content.walk():
         store.content.verify(digest)
+
+
+def test_push_and_pull_with_basic_auth_from_docker_config(stores, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    from dockyard.distribution import AuthenticationError
+    from dockyard.distribution.credentials import (
+        AuthConfig,
+        credential_lookup,
+        store_credentials,
+    )
+
+    config_file = tmp_path / "docker" / "config.json"
+    with run_registry(tmp_path, htpasswd={"alice": "secret"}, name="auth") as reg:
+        store = stores("auth")
+        bootstrap_busybox(store, "busybox:latest")
+        ref = f"{reg.host}/private/busybox:latest"
+        store.tag("busybox", ref)
+
+        async def push_with(credentials):
+            async with RegistryClient(reg.host, credentials=credentials) as client:
+                return await push(store, ref, client)
+
+        with pytest.raises(AuthenticationError):
+            run(push_with(None))
+        store_credentials(reg.host, AuthConfig(username="alice", password="secret"),
+                          config_file)
+        digest = run(push_with(credential_lookup(config_file)))
+
+        async def pull_with(target: ImageStore):
+            async with RegistryClient(reg.host,
+                                      credentials=credential_lookup(config_file)) as client:
+                return await pull(target, ref, client)
+
+        target = stores("auth-pull")
+        pulled = run(pull_with(target))
+        assert pulled.id == store.resolve("busybox").id
+        assert target.resolve(f"{ref.rsplit(':', 1)[0]}@{digest}").id == pulled.id
+
+
+PUSH_SCRIPT = """
+import asyncio, sys
+from dockyard.distribution import RegistryClient
+from dockyard.image.push import push
+from dockyard.image.store import ImageStore
+
+async def main():
+    store = ImageStore(sys.argv[1])
+    async with RegistryClient(sys.argv[3]) as client:
+        def progress(event):
+            if event.status == "Pushing":
+                print("pushing", flush=True)
+        await push(store, sys.argv[2], client, progress=progress)
+    print("done", flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_a_push_killed_midway_completes_on_retry(registry, stores, tmp_path):
+    require("skopeo")
+    source = stores("pushsrc")
+    rootfs = tmp_path / "pushroot"
+    rootfs.mkdir()
+    (rootfs / "blob").write_bytes(os.urandom(48 << 20))
+    from dockyard.image.config import RunConfig, new_image_config
+    from dockyard.image.local import add_layer, register_image
+    from dockyard.store.archive import write_tree
+
+    with source.meta.lease() as lease:
+        layer, diff_id = add_layer(source, lambda out: write_tree(rootfs, out), lease)
+        config = new_image_config(architecture="amd64", diff_ids=[diff_id],
+                                  config=RunConfig(cmd=["true"]))
+        register_image(source, config, [layer], ["big:2"], lease)
+    ref = f"{registry.host}/test/pushed:1"
+    source.tag("big:2", ref)
+    source.close()
+    process = subprocess.Popen([sys.executable, "-c", PUSH_SCRIPT, str(tmp_path / "pushsrc"),
+                                ref, registry.host], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "pushing"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    reopened = ImageStore(tmp_path / "pushsrc")
+    try:
+        digest = run(_push(reopened, ref, registry.host))
+    finally:
+        reopened.close()
+    out = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{ref}"],
+                         check=True, capture_output=True, text=True).stdout
+    assert json.loads(out)["Digest"] == digest

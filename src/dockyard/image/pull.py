@@ -31,6 +31,7 @@ from .platform import select_manifest
 from .progress import Progress, ProgressEvent, ignore, short_id
 from .reference import Reference, parse_reference
 from .store import ImageStore
+from .tasks import run_all
 from .unpack import unpack_layer
 
 WRITE_BATCH = 1 << 20  # bytes gathered before one (threaded) write to the content store
@@ -166,9 +167,7 @@ async def _pull_layers(store: ImageStore, client: RegistryClient, ref: Reference
         progress(ProgressEvent("Pull complete", layer_id))
         unpacked[index].set()
 
-    async with asyncio.TaskGroup() as group:
-        for index in range(len(manifest.layers)):
-            group.create_task(layer(index))
+    await run_all(layer(index) for index in range(len(manifest.layers)))
     return sizes
 
 

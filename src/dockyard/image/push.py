@@ -14,6 +14,7 @@ from .manifest import Descriptor
 from .progress import Progress, ProgressEvent, ignore, short_id
 from .reference import parse_reference
 from .store import ImageStore
+from .tasks import run_all
 
 READ_CHUNK = 1 << 20
 
@@ -51,10 +52,9 @@ async def push(store: ImageStore, reference: str, client: RegistryClient, *,
         if show:
             progress(ProgressEvent("Pushed", layer_id))
 
-    async with asyncio.TaskGroup() as group:
-        for desc in reversed(manifest.layers):  # Docker lists the top layer first
-            group.create_task(send(desc, show=True))
-        group.create_task(send(manifest.config, show=False))
+    # Docker lists the top layer first.
+    await run_all([*(send(desc, show=True) for desc in reversed(manifest.layers)),
+                   send(manifest.config, show=False)])
     digest = await client.put_manifest(ref.path, ref.digest or ref.tag or "latest",
                                        manifest.raw, manifest.media_type)
     store.meta.set_ref(f"{ref.name}@{digest}", image.id)
