@@ -65,6 +65,22 @@ async def _pull(store: ImageStore, ref: str, host: str, events: list | None = No
                           progress=(events.append if events is not None else lambda e: None))
 
 
+def random_image(store: ImageStore, rootfs: Path, size_mib: int, tag: str) -> Path:
+    """A one-layer image holding `size_mib` MiB of incompressible data in /blob."""
+    from dockyard.image.config import RunConfig, new_image_config
+    from dockyard.image.local import add_layer, register_image
+    from dockyard.store.archive import write_tree
+
+    rootfs.mkdir()
+    (rootfs / "blob").write_bytes(os.urandom(size_mib << 20))
+    with store.meta.lease() as lease:
+        layer, diff_id = add_layer(store, lambda out: write_tree(rootfs, out), lease)
+        config = new_image_config(architecture="amd64", diff_ids=[diff_id],
+                                  config=RunConfig(cmd=["true"]))
+        register_image(store, config, [layer], [tag], lease)
+    return rootfs
+
+
 def tree(root: Path) -> dict[str, tuple]:
     """What a rootfs holds: type, mode, owner, size and link target of every entry."""
     found = {}
@@ -183,18 +199,7 @@ asyncio.run(main())
 def test_a_pull_killed_midway_completes_on_retry(registry, stores, tmp_path):
     source = stores("big")
     # A layer big enough to be caught downloading: 64 MiB of incompressible data.
-    rootfs = tmp_path / "bigroot"
-    rootfs.mkdir()
-    (rootfs / "blob").write_bytes(os.urandom(64 << 20))
-    from dockyard.image.config import RunConfig, new_image_config
-    from dockyard.image.local import add_layer, register_image
-    from dockyard.store.archive import write_tree
-
-    with source.meta.lease() as lease:
-        layer, diff_id = add_layer(source, lambda out: write_tree(rootfs, out), lease)
-        config = new_image_config(architecture="amd64", diff_ids=[diff_id],
-                                  config=RunConfig(cmd=["true"]))
-        register_image(source, config, [layer], ["big:1"], lease)
+    rootfs = random_image(source, tmp_path / "bigroot", 64, "big:1")
     ref = f"{registry.host}/test/big:1"
     source.tag("big:1", ref)
     run(_push(source, ref, registry.host))
@@ -276,18 +281,7 @@ asyncio.run(main())
 def test_a_push_killed_midway_completes_on_retry(registry, stores, tmp_path):
     require("skopeo")
     source = stores("pushsrc")
-    rootfs = tmp_path / "pushroot"
-    rootfs.mkdir()
-    (rootfs / "blob").write_bytes(os.urandom(48 << 20))
-    from dockyard.image.config import RunConfig, new_image_config
-    from dockyard.image.local import add_layer, register_image
-    from dockyard.store.archive import write_tree
-
-    with source.meta.lease() as lease:
-        layer, diff_id = add_layer(source, lambda out: write_tree(rootfs, out), lease)
-        config = new_image_config(architecture="amd64", diff_ids=[diff_id],
-                                  config=RunConfig(cmd=["true"]))
-        register_image(source, config, [layer], ["big:2"], lease)
+    random_image(source, tmp_path / "pushroot", 48, "big:2")
     ref = f"{registry.host}/test/pushed:1"
     source.tag("big:2", ref)
     source.close()

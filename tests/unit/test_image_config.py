@@ -6,6 +6,7 @@ import hashlib
 import json
 
 import pytest
+from tables import each
 
 from dockyard.image.config import (
     HealthConfig,
@@ -32,19 +33,6 @@ from dockyard.image.manifest import InvalidDigest
 
 pytestmark = pytest.mark.unit
 
-
-def each(rows, check):
-    """Run ``check(*row)`` for every row of a table and report every failing row at once.
-
-    The tables are data (hundreds of rows); one test per table keeps the suite fast.
-    """
-    failures = []
-    for row in rows:
-        try:
-            check(*row)
-        except (Exception, pytest.fail.Exception) as e:
-            failures.append(f"{row!r:.160}: {type(e).__name__}: {e}")
-    assert not failures, f"{len(failures)} of {len(rows)} rows failed:\n" + "\n".join(failures)
 
 
 L0 = "sha256:4fbec69b941195fd56f8212a5000e304129451d82efca94ff0e0fb2d5355472e"  # "layer0"

@@ -7,6 +7,7 @@ import hashlib
 import json
 
 import pytest
+from tables import each
 
 from dockyard.image import mediatypes as mt
 from dockyard.image.manifest import (
@@ -37,19 +38,6 @@ from dockyard.image.platform import Platform
 
 pytestmark = pytest.mark.unit
 
-
-def each(rows, check):
-    """Run ``check(*row)`` for every row of a table and report every failing row at once.
-
-    The tables are data (hundreds of rows); one test per table keeps the suite fast.
-    """
-    failures = []
-    for row in rows:
-        try:
-            check(*row)
-        except (Exception, pytest.fail.Exception) as e:
-            failures.append(f"{row!r:.160}: {type(e).__name__}: {e}")
-    assert not failures, f"{len(failures)} of {len(rows)} rows failed:\n" + "\n".join(failures)
 
 
 H = "sha256:" + "a" * 64

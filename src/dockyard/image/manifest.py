@@ -326,17 +326,10 @@ EMPTY_DESCRIPTOR = Descriptor(
 # --- manifests and indexes ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ImageManifest:
-    """An OCI image manifest or a Docker v2 schema 2 manifest (``media_type`` says which)."""
+class _Stored:
+    """A document known by its exact bytes: its digest and size are theirs."""
 
-    media_type: str
-    config: Descriptor
-    layers: tuple[Descriptor, ...]
-    annotations: Mapping[str, str] = field(default_factory=dict, hash=False)
-    subject: Descriptor | None = None
-    artifact_type: str = ""
-    raw: bytes = field(default=b"", repr=False)
+    raw: bytes
 
     @property
     def digest(self) -> str:
@@ -346,6 +339,19 @@ class ImageManifest:
     @property
     def size(self) -> int:
         return len(self.raw)
+
+
+@dataclass(frozen=True)
+class ImageManifest(_Stored):
+    """An OCI image manifest or a Docker v2 schema 2 manifest (``media_type`` says which)."""
+
+    media_type: str
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+    annotations: Mapping[str, str] = field(default_factory=dict, hash=False)
+    subject: Descriptor | None = None
+    artifact_type: str = ""
+    raw: bytes = field(default=b"", repr=False)
 
     @property
     def is_docker(self) -> bool:
@@ -375,7 +381,7 @@ class ImageManifest:
 
 
 @dataclass(frozen=True)
-class ImageIndex:
+class ImageIndex(_Stored):
     """An OCI image index or a Docker manifest list."""
 
     media_type: str
@@ -384,14 +390,6 @@ class ImageIndex:
     subject: Descriptor | None = None
     artifact_type: str = ""
     raw: bytes = field(default=b"", repr=False)
-
-    @property
-    def digest(self) -> str:
-        return sha256_digest(self.raw)
-
-    @property
-    def size(self) -> int:
-        return len(self.raw)
 
     @property
     def is_docker(self) -> bool:
