@@ -45,7 +45,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
-from dockyard.image.manifest import InvalidDigest, canonical_json, sha256_digest, validate_digest
+from dockyard.image.manifest import (
+    InvalidDigest,
+    canonical_json,
+    json_type_name,
+    sha256_digest,
+    validate_digest,
+)
 
 __all__ = [
     "HealthConfig",
@@ -170,21 +176,13 @@ def chain_id(diff_ids: Sequence[str]) -> str:
 # --- field readers ------------------------------------------------------------------
 
 
-def _tname(obj: object) -> str:
-    if obj is None:
-        return "null"
-    if isinstance(obj, bool):
-        return "boolean"
-    return {dict: "object", list: "array", str: "string", int: "number", float: "number"}.get(
-        type(obj), type(obj).__name__
-    )
 
 
 def _str(obj: object, where: str) -> str:
     if obj is None:
         return ""
     if not isinstance(obj, str):
-        raise InvalidConfig(f"{where}: expected a string, got {_tname(obj)}")
+        raise InvalidConfig(f"{where}: expected a string, got {json_type_name(obj)}")
     return obj
 
 
@@ -192,7 +190,7 @@ def _bool(obj: object, where: str) -> bool:
     if obj is None:
         return False
     if not isinstance(obj, bool):
-        raise InvalidConfig(f"{where}: expected a boolean, got {_tname(obj)}")
+        raise InvalidConfig(f"{where}: expected a boolean, got {json_type_name(obj)}")
     return obj
 
 
@@ -202,7 +200,7 @@ def _int(obj: object, where: str) -> int:
     if isinstance(obj, bool) or not isinstance(obj, int):
         if isinstance(obj, float) and obj.is_integer():
             return int(obj)
-        raise InvalidConfig(f"{where}: expected an integer, got {_tname(obj)}")
+        raise InvalidConfig(f"{where}: expected an integer, got {json_type_name(obj)}")
     return obj
 
 
@@ -210,7 +208,7 @@ def _str_list(obj: object, where: str) -> list[str] | None:
     if obj is None:
         return None
     if not isinstance(obj, list) or not all(isinstance(s, str) for s in obj):
-        raise InvalidConfig(f"{where}: expected an array of strings, got {_tname(obj)}")
+        raise InvalidConfig(f"{where}: expected an array of strings, got {json_type_name(obj)}")
     return list(obj)
 
 
@@ -225,13 +223,13 @@ def _str_map(obj: object, where: str) -> dict[str, str] | None:
     if obj is None:
         return None
     if not isinstance(obj, dict):
-        raise InvalidConfig(f"{where}: expected an object, got {_tname(obj)}")
+        raise InvalidConfig(f"{where}: expected an object, got {json_type_name(obj)}")
     out = {}
     for k, v in obj.items():
         if v is None:
             v = ""
         if not isinstance(v, str):
-            raise InvalidConfig(f"{where}[{k!r}]: expected a string, got {_tname(v)}")
+            raise InvalidConfig(f"{where}[{k!r}]: expected a string, got {json_type_name(v)}")
         out[k] = v
     return out
 
@@ -241,10 +239,10 @@ def _set(obj: object, where: str) -> dict[str, dict[str, Any]] | None:
     if obj is None:
         return None
     if not isinstance(obj, dict):
-        raise InvalidConfig(f"{where}: expected an object, got {_tname(obj)}")
+        raise InvalidConfig(f"{where}: expected an object, got {json_type_name(obj)}")
     for k, v in obj.items():
         if v is not None and not isinstance(v, dict):
-            raise InvalidConfig(f"{where}[{k!r}]: expected an object, got {_tname(v)}")
+            raise InvalidConfig(f"{where}[{k!r}]: expected an object, got {json_type_name(v)}")
     return {k: {} for k in obj}
 
 
@@ -281,7 +279,7 @@ class HealthConfig:
     @classmethod
     def from_json(cls, obj: object, where: str = "Healthcheck") -> HealthConfig:
         if not isinstance(obj, dict):
-            raise InvalidConfig(f"{where}: expected an object, got {_tname(obj)}")
+            raise InvalidConfig(f"{where}: expected an object, got {json_type_name(obj)}")
         return cls(
             _str_list(obj.get("Test"), f"{where}.Test"),
             _int(obj.get("Interval"), f"{where}.Interval"),
@@ -422,7 +420,7 @@ class RunConfig:
 def parse_run_config(obj: object, where: str = "config") -> RunConfig:
     """Read a ``config`` object (field names matched as Go does: exact, then any case)."""
     if not isinstance(obj, dict):
-        raise InvalidConfig(f"{where}: expected an object, got {_tname(obj)}")
+        raise InvalidConfig(f"{where}: expected an object, got {json_type_name(obj)}")
     rc = RunConfig()
     seen: set[str] = set()
     # exact names first, so that {"Env": .., "env": ..} resolves as Go does
@@ -486,7 +484,7 @@ class HistoryEntry:
     @classmethod
     def from_json(cls, obj: object, where: str) -> HistoryEntry:
         if not isinstance(obj, dict):
-            raise InvalidConfig(f"{where}: expected an object, got {_tname(obj)}")
+            raise InvalidConfig(f"{where}: expected an object, got {json_type_name(obj)}")
         created = _str(obj.get("created"), f"{where}.created")
         if created:
             _check_time(created, f"{where}.created")
@@ -617,7 +615,7 @@ def parse_image_config(data: bytes) -> ImageConfig:
     except json.JSONDecodeError as e:
         raise InvalidConfig(f"image config is not valid JSON: {e}") from None
     if not isinstance(doc, dict):
-        raise InvalidConfig(f"image config must be a JSON object, got {_tname(doc)}")
+        raise InvalidConfig(f"image config must be a JSON object, got {json_type_name(doc)}")
     cfg = ImageConfig(raw=data)
     cfg.architecture = _str(doc.get("architecture"), "architecture")
     cfg.os = _str(doc.get("os"), "os")
@@ -640,7 +638,7 @@ def parse_image_config(data: bytes) -> ImageConfig:
     if rootfs is None:
         raise InvalidConfig("invalid image JSON, no RootFS key")
     if not isinstance(rootfs, dict):
-        raise InvalidConfig(f"rootfs: expected an object, got {_tname(rootfs)}")
+        raise InvalidConfig(f"rootfs: expected an object, got {json_type_name(rootfs)}")
     cfg.rootfs_type = _str(rootfs.get("type"), "rootfs.type")
     if cfg.rootfs_type != "layers":
         raise InvalidConfig(
@@ -656,7 +654,7 @@ def parse_image_config(data: bytes) -> ImageConfig:
     history = doc.get("history")
     if history is not None:
         if not isinstance(history, list):
-            raise InvalidConfig(f"history: expected an array, got {_tname(history)}")
+            raise InvalidConfig(f"history: expected an array, got {json_type_name(history)}")
         cfg.history = [HistoryEntry.from_json(h, f"history[{i}]") for i, h in enumerate(history)]
     if sum(1 for h in cfg.history if not h.empty_layer) > len(cfg.diff_ids):
         raise InvalidConfig("too many non-empty layers in History section")

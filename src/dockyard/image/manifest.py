@@ -221,7 +221,8 @@ class Descriptor:
         return cls(media_type, sha256_digest(data), len(data), **kw)
 
 
-def _type_name(obj: object) -> str:
+def json_type_name(obj: object) -> str:
+    """How JSON calls the type of a decoded value, for error messages."""
     if obj is None:
         return "null"
     if isinstance(obj, bool):
@@ -233,7 +234,7 @@ def _type_name(obj: object) -> str:
 
 def _expect(cond: bool, where: str, what: str, got: object) -> None:
     if not cond:
-        raise InvalidManifest(f"{where}: {what}, got {_type_name(got)}")
+        raise InvalidManifest(f"{where}: {what}, got {json_type_name(got)}")
 
 
 def _string_map(obj: object, where: str) -> dict[str, str]:
@@ -425,7 +426,8 @@ def detect_media_type(doc: Mapping[str, Any], content_type: str | None = None) -
     field_type = doc.get("mediaType")
     if field_type is not None:
         if not isinstance(field_type, str):
-            raise InvalidManifest(f"mediaType: expected a string, got {_type_name(field_type)}")
+            raise InvalidManifest(
+                f"mediaType: expected a string, got {json_type_name(field_type)}")
         if field_type:
             return field_type
     if content_type:
@@ -459,7 +461,7 @@ def _decode(data: bytes) -> dict[str, Any]:
     except json.JSONDecodeError as e:
         raise InvalidManifest(f"manifest is not valid JSON: {e}") from None
     if not isinstance(doc, dict):
-        raise InvalidManifest(f"manifest must be a JSON object, got {_type_name(doc)}")
+        raise InvalidManifest(f"manifest must be a JSON object, got {json_type_name(doc)}")
     return doc
 
 

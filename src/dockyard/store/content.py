@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from .errors import DigestMismatch, InUse, InvalidDigest, NotFound, SizeMismatch, StoreError
+from .fsutil import fsync_dir
 
 if TYPE_CHECKING:
     from .metadata import Lease, MetadataStore
@@ -72,14 +73,6 @@ class IngestStatus:
     expected: str | None
     started: float
     updated: float
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_json_atomic(path: Path, value: object) -> None:
@@ -195,7 +188,7 @@ class Writer:
             # see a missing or partial blob.
             os.rename(self._dir / "data", target)
             checkpoint("commit:renamed")
-            _fsync_dir(alg_dir)
+            fsync_dir(alg_dir)
         # else: another writer committed the same digest first; our verified copy is dropped.
         self._remove_ingest()
         return actual
@@ -281,7 +274,7 @@ class ContentStore:
             if not path.is_dir():
                 path.mkdir(exist_ok=True)
                 # The new directory entry must be durable before blobs are renamed into it.
-                _fsync_dir(self.blobs_dir)
+                fsync_dir(self.blobs_dir)
             self._alg_dirs.add(algorithm)
         return path
 

@@ -95,3 +95,11 @@ def copy_tree(src: Path, dst: Path, hardlink: bool = False) -> None:
     for s, d, st in reversed(dirs):
         _copy_metadata(s, d, st)
 
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or unlink in `path` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from .errors import AlreadyExists, InUse, InvalidState, NotFound
-from .fsutil import Usage, copy_tree, disk_usage
+from .fsutil import Usage, copy_tree, disk_usage, fsync_dir
 from .metadata import Lease, MetadataStore, SnapshotRecord
 from .mounts import Mount, overlay_supported, plan_mounts
 
@@ -201,7 +201,7 @@ class Snapshotter:
                     # Left by a crashed prepare whose row (and so its id) was rolled back.
                     _rmtree(final)
                 os.rename(tmp, final)
-                _fsync_dir(self.root)
+                fsync_dir(self.root)
                 checkpoint("prepare:renamed")
         except BaseException:
             _rmtree(tmp)
@@ -307,14 +307,6 @@ def _syncfs(path: Path) -> None:
         if ctypes.CDLL(None, use_errno=True).syncfs(fd) != 0:
             err = ctypes.get_errno()
             raise OSError(err, f"syncfs {path}: {os.strerror(err)}")
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
     finally:
         os.close(fd)
 
