@@ -8,27 +8,29 @@ import json
 import pytest
 from tables import each
 
+from dockyard.image.changes import (
+    InvalidChange,
+    apply_changes,
+    parse_go_duration,
+    validate_signal,
+    with_changes,
+)
 from dockyard.image.config import (
     HealthConfig,
     HistoryEntry,
     ImageConfig,
-    InvalidChange,
     InvalidConfig,
     RunConfig,
-    apply_changes,
     chain_id,
     chain_ids,
     format_time,
-    inspect_json,
     new_image_config,
     normalize_time,
-    parse_go_duration,
     parse_image_config,
     parse_run_config,
     parse_time,
-    validate_signal,
-    with_changes,
 )
+from dockyard.image.inspect import inspect_json
 from dockyard.image.manifest import InvalidDigest
 
 pytestmark = pytest.mark.unit

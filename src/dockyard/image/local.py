@@ -18,14 +18,8 @@ from ..store.archive import Codec, compress_and_digest, write_diff, write_tree
 from ..store.metadata import ImageRecord, Lease
 from ..store.mounts import Mount, mount, unmount
 from . import mediatypes as mt
-from .config import (
-    HistoryEntry,
-    ImageConfig,
-    RunConfig,
-    chain_ids,
-    new_image_config,
-    with_changes,
-)
+from .changes import with_changes
+from .config import HistoryEntry, ImageConfig, RunConfig, chain_ids, new_image_config
 from .manifest import Descriptor, build_image_manifest
 from .platform import host_platform
 from .store import ImageStore, normalize

@@ -20,7 +20,8 @@ from ..store.gc import collect
 from ..store.metadata import ImageRecord, MetadataStore
 from ..store.snapshots import Snapshotter, new_snapshotter
 from . import mediatypes as mt
-from .config import ImageConfig, inspect_json, parse_image_config
+from .config import ImageConfig, parse_image_config
+from .inspect import inspect_json
 from .manifest import ImageIndex, ImageManifest, parse_manifest
 from .reference import InvalidReference, parse_reference
 
