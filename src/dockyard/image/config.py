@@ -26,8 +26,8 @@ transferred, the *DiffID* (digest of the uncompressed tar, listed in ``rootfs``)
     ChainID(L0..n) = sha256(ChainID(L0..n-1) + " " + DiffID(Ln))
 
 :func:`dockyard.image.changes.apply_changes` is what ``docker commit --change`` /
-``docker import --change`` do: the changes are joined with newlines, parsed as Dockerfile lines, and the allowed
-instructions (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL,
+``docker import --change`` do: the changes are joined with newlines, parsed as
+Dockerfile lines, and the allowed instructions (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL,
 USER, VOLUME, WORKDIR) are applied to a copy of the config, with Docker's semantics and
 error texts (moby ``builder/dockerfile``, BuildKit's Dockerfile parser).
 
