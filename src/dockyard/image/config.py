@@ -27,8 +27,8 @@ transferred, the *DiffID* (digest of the uncompressed tar, listed in ``rootfs``)
 
 :func:`dockyard.image.changes.apply_changes` is what ``docker commit --change`` /
 ``docker import --change`` do: the changes are joined with newlines, parsed as
-Dockerfile lines, and the allowed instructions (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL,
-USER, VOLUME, WORKDIR) are applied to a copy of the config, with Docker's semantics and
+Dockerfile lines, and the allowed instructions (CMD, ENTRYPOINT, ENV, EXPOSE,
+HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR) are applied to a copy of the config, with Docker's semantics and
 error texts (moby ``builder/dockerfile``, BuildKit's Dockerfile parser).
 
 :func:`dockyard.image.inspect.inspect_json` shapes ``GET /images/{name}/json``
