@@ -25,11 +25,12 @@ transferred, the *DiffID* (digest of the uncompressed tar, listed in ``rootfs``)
     ChainID(L0)    = DiffID(L0)
     ChainID(L0..n) = sha256(ChainID(L0..n-1) + " " + DiffID(Ln))
 
-:func:`dockyard.image.changes.apply_changes` is what ``docker commit --change`` /
+:func:`dockyard.image.changes.apply_changes` is what ``docker commit --change`` and
 ``docker import --change`` do: the changes are joined with newlines, parsed as
 Dockerfile lines, and the allowed instructions (CMD, ENTRYPOINT, ENV, EXPOSE,
-HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR) are applied to a copy of the config, with Docker's semantics and
-error texts (moby ``builder/dockerfile``, BuildKit's Dockerfile parser).
+HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR) are applied to a
+copy of the config, with Docker's semantics and error texts (moby
+``builder/dockerfile``, BuildKit's Dockerfile parser).
 
 :func:`dockyard.image.inspect.inspect_json` shapes ``GET /images/{name}/json``
 (``docker image inspect``).
