@@ -1,0 +1,33 @@
+"""Docker's JSON errors: ``{"message": ...}`` with moby's status codes."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    status = 500
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+
+class BadParameter(ApiError):
+    status = 400
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class NotImplementedYet(ApiError):
+    status = 501
