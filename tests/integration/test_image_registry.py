@@ -300,3 +300,28 @@ def test_a_push_killed_midway_completes_on_retry(registry, stores, tmp_path):
     out = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{ref}"],
                          check=True, capture_output=True, text=True).stdout
     assert json.loads(out)["Digest"] == digest
+
+
+def test_pull_over_a_loaded_copy_fetches_the_registry_blobs(registry, stores, tmp_path):
+    """Layers unpacked from a `load` (blobs compressed here) are reused by a pull, but
+    the registry's blobs are fetched too, so that pushing the pulled image works."""
+    import io
+
+    from dockyard.image.tarexport import load, save
+
+    source = stores("origin")
+    bootstrap_busybox(source, "busybox:latest")
+    ref = f"{registry.host}/library/busybox:latest"
+    source.tag("busybox", ref)
+    run(_push(source, ref, registry.host))
+    archive = io.BytesIO()
+    save(source, ["busybox"], archive)
+    archive.seek(0)
+    target = stores("loaded")
+    load(target, archive)
+    image = run(_pull(target, ref, registry.host))
+    manifest = target.manifest_of(image)
+    assert all(target.content.exists(layer.digest) for layer in manifest.layers)
+    other = f"{registry.host}/copies/busybox:1"
+    target.tag(ref, other)
+    run(_push(target, other, registry.host))

@@ -123,9 +123,16 @@ async def _pull_layers(store: ImageStore, client: RegistryClient, ref: Reference
         desc = manifest.layers[index]
         layer_id = short_id(desc.digest)
         chain = chains[index]
-        if store.meta.get_layer(chain) and store.meta.get_snapshot(chain_key(chain)):
+        existing = store.meta.get_layer(chain)
+        if existing and store.meta.get_snapshot(chain_key(chain)):
+            if not store.content.exists(desc.digest):
+                # Unpacked from another blob of the same content (a load, an import):
+                # fetch this one too, so that a push of this image finds every blob.
+                async with downloads:
+                    await _download(store, client, ref, desc, lease, progress)
             progress(ProgressEvent("Already exists", layer_id))
-            sizes[index] = store.meta.get_layer(chain).size  # type: ignore[union-attr]
+            sizes[index] = existing.size
+            lease.add_content(desc.digest)
             lease.add_snapshot(chain_key(chain))
             unpacked[index].set()
             return
