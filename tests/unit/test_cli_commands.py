@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from test_client_fakedaemon import FakeDaemon, Reply, error, frame, lines
 
+from dockyard.cli import format as cli_format
 from dockyard.cli.main import main
 
 pytestmark = pytest.mark.unit
@@ -18,6 +19,23 @@ pytestmark = pytest.mark.unit
 NOW = time.time()
 IMG_A = "sha256:" + "a" * 64
 IMG_B = "sha256:" + "b" * 64
+
+
+class _FrozenClock:
+    """The time module, but `time()` stays at NOW: ages like "5 minutes ago" must not
+    drift while a long test run goes on."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(time, name)
+
+    @staticmethod
+    def time() -> float:
+        return NOW
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli_format, "time", _FrozenClock())
 
 
 @pytest.fixture
