@@ -20,3 +20,11 @@ Modules: ``state.py`` (the lifecycle table), ``spec.py`` (Config/HostConfig -> O
 config.json, pure), ``shim.py`` (the per-container process), ``jsonlog.py`` (json-file
 logs), ``names.py``, ``containers.py`` (the engine).
 """
+
+
+def create_engine(config, store, events):
+    """``dockyardd``'s entry point: the API's EngineHooks backed by this engine (hooks.py);
+    imported lazily so that importing the package stays cheap."""
+    from .hooks import create_engine as _create
+
+    return _create(config, store, events)

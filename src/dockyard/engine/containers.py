@@ -51,6 +51,11 @@ class EngineConfig:
     default_stop_timeout: int = 10
     #: network hook: (container id, HostConfig) -> netns path or None (bridge later)
     netns_for: Callable[[str, dict[str, Any]], str | None] | None = None
+    #: network hook: undo netns_for (the container exited, failed to start or is removed)
+    release_network: Callable[[str], None] | None = None
+    #: (record, network mode) -> {"hosts", "resolv.conf", "hostname"} texts, or None for
+    #: the engine's own generic files
+    etc_files: Callable[[dict[str, Any], str], dict[str, str] | None] | None = None
 
 
 @dataclass
@@ -133,6 +138,7 @@ class ContainerEngine:
         self._restored = False
         self._tasks: set[asyncio.Task] = set()
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._execs: Any = None  # ExecManager, made on first use (see execs)
         for path in (os.path.join(self.data_root, "containers"),
                      os.path.join(self.exec_root, "containers"), self.runtime_root):
             os.makedirs(path, mode=0o711, exist_ok=True)
@@ -144,6 +150,15 @@ class ContainerEngine:
         engine = cls(data_root, exec_root, image_store, config)
         await engine.restore()
         return engine
+
+    @property
+    def execs(self) -> Any:
+        """The exec instances (execs.ExecManager), kept in memory per container."""
+        if self._execs is None:
+            from .execs import ExecManager
+
+            self._execs = ExecManager(self)
+        return self._execs
 
     # --- events ------------------------------------------------------------------
 
@@ -353,6 +368,7 @@ class ContainerEngine:
 
     def _remove_files(self, rec: dict[str, Any]) -> None:
         cid = rec["ID"]
+        self._release_network(cid)
         self._unmount_rootfs(cid)
         with contextlib.suppress(Exception):
             self.images.snapshots.remove(rec["SnapshotKey"])
@@ -457,10 +473,22 @@ class ContainerEngine:
             os.replace(tmp, os.path.join(cdir, "config.json"))
             return self._launch_shim(rec)
         except BaseException:
+            self._release_network(cid)
             self._unmount_rootfs(cid)
             raise
 
+    def _release_network(self, cid: str) -> None:
+        if self.config.release_network is not None:
+            with contextlib.suppress(Exception):
+                self.config.release_network(cid)
+
     def _write_etc_files(self, cdir: str, rec: dict[str, Any], mode: str) -> None:
+        if self.config.etc_files is not None:
+            files = self.config.etc_files(rec, mode)
+            if files is not None:
+                for fname, text in files.items():
+                    _write(os.path.join(cdir, fname), text)
+                return
         cfg, hc = rec["Config"], rec["HostConfig"]
         hostname = cfg.get("Hostname") or rec["ID"][:12]
         if mode == "host":
@@ -604,6 +632,7 @@ class ContainerEngine:
             from dockyard.runtime.api import Container
 
             Container(self.runtime_root, cid).delete(force=True)
+        self._release_network(cid)
         self._unmount_rootfs(cid)
 
     async def _after_exit(self, live: _Live) -> None:
@@ -794,6 +823,8 @@ class ContainerEngine:
                 await self._persist(live)
                 raise EngineError(f"unable to remove container {live.id}: {err}") from err
             self._live.pop(live.id, None)
+            if self._execs is not None:
+                self._execs.forget_container(live.id)
         self._emit(live, "destroy")
         for fut in live.remove_waiters:
             if not fut.done():
@@ -923,7 +954,8 @@ class ContainerEngine:
             "LogPath": self.log_path(cid), "Name": rec["Name"],
             "RestartCount": rec["RestartCount"], "Driver": rec["Driver"],
             "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
-            "ExecIDs": None, "HostConfig": hc,
+            "ExecIDs": (self._execs.ids_for(cid) or None) if self._execs else None,
+            "HostConfig": hc,
             "GraphDriver": {"Name": rec["Driver"], "Data": {
                 "MergedDir": self.rootfs(cid),
             }},

@@ -1,0 +1,791 @@
+"""Container endpoints of the Engine API (v1.44): thin handlers over the engine.
+
+``routes(hooks)`` gives ``(method, path, handler)`` for the app; ``hooks`` is the
+engine's :class:`~dockyard.engine.hooks.DaemonEngine` (``hooks.engine``, the
+``ContainerEngine``; ``hooks.network``, the NetworkManager). Engine errors carry
+``.status``/``.message`` and become Docker's JSON errors here (304 without a body).
+
+Hijacked attach: aiohttp's protocol is swapped for a small one on the same transport
+(``_Hijack``) so that a half-close from the client (the CLI's ``CloseWrite``) ends only
+the container's stdin, and the daemon writes the ``101 UPGRADED`` header itself through
+a prepared response. Output comes from the shim's attach socket when the container
+runs; for a container that is not running yet (``docker run`` attaches before it
+starts) the handler waits for the start and then follows the json-file log from the
+moment of the attach, so that no early output is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from .app import at_least
+from .errors import ApiError, BadParameter, NotFound, NotImplementedYet
+from .util import (
+    JSON,
+    bool_value,
+    dump,
+    int_value,
+    json_response,
+    parse_filters,
+    parse_timestamp,
+)
+
+RAW = "application/vnd.docker.raw-stream"
+MUX = "application/vnd.docker.multiplexed-stream"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _frame(stream: int, data: bytes) -> bytes:
+    return bytes([stream, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
+
+
+def _engine_errors(fn: Handler) -> Handler:
+    """EngineError -> Docker's JSON error (304: an empty 304)."""
+    from dockyard.engine.errors import EngineError
+
+    @functools.wraps(fn)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        try:
+            return await fn(request)
+        except EngineError as err:
+            if err.status == 304:
+                return web.Response(status=304)
+            raise ApiError(err.message, err.status) from None
+
+    return wrapper
+
+
+async def _json_body(request: web.Request, required: bool = True) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw.strip():
+        if required:
+            raise BadParameter("invalid JSON: request body is empty")
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as err:
+        raise BadParameter(f"invalid JSON: {err}") from None
+    if body is None and not required:
+        return {}
+    if not isinstance(body, dict):
+        raise BadParameter("invalid JSON: expected an object")
+    return body
+
+
+def _opt_int(request: web.Request, name: str) -> int | None:
+    if request.query.get(name, "") == "":
+        return None
+    return int_value(request, name)
+
+
+def _client_gone(request: web.Request) -> bool:
+    """The client went away, or the daemon is shutting down (aiohttp's shutdown sets
+    ``_force_close`` on every connection and then waits for its handler)."""
+    transport = request.transport
+    return transport is None or transport.is_closing() or \
+        bool(getattr(request.protocol, "_force_close", False))
+
+
+async def _guarded(request: web.Request, coro: Awaitable[None],
+                   inp: _Input | None = None) -> None:
+    """Run a long-lived copy loop; cancel it once the client is gone or the daemon
+    stops (a follow that gets no output would otherwise never notice)."""
+    task = asyncio.ensure_future(coro)
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=0.25)
+            if not task.done() and (_client_gone(request) or (inp is not None and inp.lost)):
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                return
+        task.result()
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+
+
+class _Input:
+    """What the client sends on a hijacked connection: a queue of bytes, None at EOF."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.eof = False
+        self.lost = False
+
+    def feed(self, data: bytes) -> None:
+        if data and not self.eof:
+            self.queue.put_nowait(bytes(data))
+
+    def feed_eof(self) -> None:
+        if not self.eof:
+            self.eof = True
+            self.queue.put_nowait(None)
+
+
+class _Hijack(asyncio.Protocol):
+    """Takes the transport over from aiohttp's request handler after the upgrade."""
+
+    def __init__(self, original: Any, inp: _Input) -> None:
+        self.original = original
+        self.inp = inp
+
+    def data_received(self, data: bytes) -> None:
+        self.inp.feed(data)
+
+    def eof_received(self) -> bool:
+        self.inp.feed_eof()  # a half-close ends stdin, not the stream
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.inp.lost = True
+        self.inp.feed_eof()
+        with contextlib.suppress(Exception):
+            self.original.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.original.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.original.resume_writing()
+
+
+class Routes:
+    def __init__(self, hooks: Any) -> None:
+        self.hooks = hooks
+
+    @property
+    def engine(self) -> Any:
+        return self.hooks.engine
+
+    def _live(self, ref: str) -> Any:
+        return self.engine._get(ref)
+
+    # --- create, lifecycle -------------------------------------------------------
+
+    async def create(self, request: web.Request) -> web.StreamResponse:
+        body = await _json_body(request)
+        name = request.query.get("name") or None
+        hc = body.get("HostConfig") or {}
+        mode = hc.get("NetworkMode") or "default"
+        if mode not in ("default", "bridge", "none", "host") and \
+                not mode.startswith("container:"):
+            raise NotFound(f"network {mode} not found")
+        if mode.startswith("container:"):
+            self._live(mode.partition(":")[2])
+        log_config = hc.get("LogConfig") or {}
+        if not log_config.get("Type"):
+            # The CLI sends {"Type": ""}: the daemon's default driver and options apply.
+            daemon_cfg = self.hooks.config
+            hc["LogConfig"] = {
+                "Type": getattr(daemon_cfg, "log_driver", "") or "json-file",
+                "Config": log_config.get("Config")
+                or dict(getattr(daemon_cfg, "log_opts", {}) or {})}
+        result = await self.engine.create(body, hc, name)
+        return json_response(result, 201)
+
+    async def start(self, request: web.Request) -> web.StreamResponse:
+        await self.engine.start(request.match_info["id"])
+        return web.Response(status=204)
+
+    async def stop(self, request: web.Request) -> web.StreamResponse:
+        await self.engine.stop(request.match_info["id"], _opt_int(request, "t"),
+                               request.query.get("signal") or None)
+        return web.Response(status=204)
+
+    async def restart(self, request: web.Request) -> web.StreamResponse:
+        await self.engine.restart(request.match_info["id"], _opt_int(request, "t"),
+                                  request.query.get("signal") or None)
+        return web.Response(status=204)
+
+    async def kill(self, request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["id"]
+        live = self._live(ref)
+        if live.state.value not in ("running", "paused", "restarting"):
+            raise ApiError(f"Cannot kill container: {ref}: container {live.id} is not "
+                           "running", 409)
+        try:
+            await self.engine.kill(ref, request.query.get("signal") or None)
+        except ValueError as err:
+            raise BadParameter(str(err)) from None
+        return web.Response(status=204)
+
+    async def pause(self, request: web.Request) -> web.StreamResponse:
+        await self.engine.pause(request.match_info["id"])
+        return web.Response(status=204)
+
+    async def unpause(self, request: web.Request) -> web.StreamResponse:
+        await self.engine.unpause(request.match_info["id"])
+        return web.Response(status=204)
+
+    async def wait(self, request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["id"]
+        condition = request.query.get("condition") or "not-running"
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise BadParameter(f'invalid condition: "{condition}"')
+        self._live(ref)
+        task = asyncio.ensure_future(self.engine.wait(ref, condition))
+        # Headers go out before blocking: `docker run` waits for them before it starts.
+        resp = web.StreamResponse(status=200)
+        resp.content_type = JSON
+        try:
+            await resp.prepare(request)
+            while not task.done():
+                await asyncio.wait({task}, timeout=0.5)
+                if _client_gone(request):
+                    task.cancel()
+                    return resp
+            try:
+                result = task.result()
+            except Exception as err:  # after the 200: the error goes in the body
+                message = getattr(err, "message", None) or str(err)
+                result = {"StatusCode": -1, "Error": {"Message": message}}
+            await resp.write(dump(result) + b"\n")
+            await resp.write_eof()
+        except (ConnectionError, asyncio.CancelledError):
+            task.cancel()
+            raise
+        return resp
+
+    async def remove(self, request: web.Request) -> web.StreamResponse:
+        await self.engine.remove(request.match_info["id"], force=bool_value(request, "force"),
+                                 volumes=bool_value(request, "v"),
+                                 link=bool_value(request, "link"))
+        return web.Response(status=204)
+
+    async def rename(self, request: web.Request) -> web.StreamResponse:
+        name = request.query.get("name", "")
+        if not name:
+            raise BadParameter("Neither old nor new names may be empty")
+        await self.engine.rename(request.match_info["id"], name)
+        return web.Response(status=204)
+
+    async def update(self, request: web.Request) -> web.StreamResponse:
+        body = await _json_body(request)
+        # docker-py and the CLI send every resource field, most of them zero: unset.
+        changes = {k: v for k, v in body.items() if v not in (None, 0, "", [], {})}
+        result = await self.engine.update(request.match_info["id"], changes)
+        return json_response(result)
+
+    # --- inspect, list -----------------------------------------------------------
+
+    def _networks_of(self, cid: str, mode: str) -> dict[str, Any]:
+        net = self.hooks.network
+        att = net.get(cid) if net is not None else None
+        if att is not None:
+            return att.network_settings()["Networks"]
+        name = "bridge" if mode in ("", "default") else mode
+        if name not in ("bridge", "host", "none"):
+            return {}
+        return {name: {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
+                       "DriverOpts": None, "NetworkID": "", "EndpointID": "", "Gateway": "",
+                       "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+                       "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}}
+
+    async def inspect(self, request: web.Request) -> web.StreamResponse:
+        size = bool_value(request, "size")
+        info = await self.engine.inspect(request.match_info["id"], size=size)
+        info["NetworkSettings"] = self.hooks.network_settings(info)
+        if info.get("ExecIDs") is None:
+            ids = getattr(self.engine, "exec_ids", None)
+            if callable(ids):
+                with contextlib.suppress(Exception):
+                    info["ExecIDs"] = ids(info["Id"]) or None
+        if size:
+            info.setdefault("SizeRw", 0)
+            info.setdefault("SizeRootFs", 0)
+        return json_response(info)
+
+    async def list(self, request: web.Request) -> web.StreamResponse:
+        filters = parse_filters(request)
+        limit = int_value(request, "limit", -1)
+        out = await self.engine.list(all=bool_value(request, "all"), filters=filters,
+                                     limit=limit if limit > 0 else -1)
+        wanted_nets = filters.get("network") or []
+        result = []
+        for summary in out:
+            networks = self._networks_of(summary["Id"],
+                                         summary["HostConfig"].get("NetworkMode", ""))
+            if wanted_nets and not any(n in networks for n in wanted_nets):
+                continue
+            summary["NetworkSettings"] = {"Networks": networks}
+            if bool_value(request, "size"):
+                summary.setdefault("SizeRw", 0)
+                summary.setdefault("SizeRootFs", 0)
+            result.append(summary)
+        return json_response(result)
+
+    # --- logs --------------------------------------------------------------------
+
+    async def logs(self, request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["id"]
+        live = self._live(ref)
+        stdout, stderr = bool_value(request, "stdout"), bool_value(request, "stderr")
+        if not stdout and not stderr:
+            raise BadParameter("Bad parameters: you must choose at least one stream")
+        driver = (live.rec["HostConfig"].get("LogConfig") or {}).get("Type") or "json-file"
+        if driver not in ("json-file",):
+            raise NotImplementedYet(
+                f'configured logging driver does not support reading ("{driver}")')
+        tty = bool(live.rec["Config"].get("Tty"))
+        since = parse_timestamp(request.query["since"]) if request.query.get("since") \
+            else 0.0
+        until = parse_timestamp(request.query["until"]) if request.query.get("until") \
+            else 0.0
+        tail = request.query.get("tail", "all") or "all"
+        if tail != "all":
+            try:
+                tail = str(max(int(tail), -1)) if int(tail) >= 0 else "all"
+            except ValueError:
+                tail = "all"
+        entries = self.engine.logs(ref, stdout=stdout, stderr=stderr,
+                                   follow=bool_value(request, "follow"), since=since,
+                                   until=until, timestamps=bool_value(request, "timestamps"),
+                                   tail=tail)
+        resp = web.StreamResponse(status=200)
+        resp.content_type = RAW if tty or not at_least(request, "1.42") else MUX
+        resp.enable_chunked_encoding()
+        async def copy() -> None:
+            async for entry in entries:
+                data = entry.data
+                if not tty:
+                    data = _frame(1 if entry.stream == "stdout" else 2, data)
+                await resp.write(data)
+            await resp.write_eof()
+
+        try:
+            await resp.prepare(request)
+            await _guarded(request, copy())
+        except ConnectionError:
+            pass
+        finally:
+            await entries.aclose()
+        return resp
+
+    # --- attach ------------------------------------------------------------------
+
+    async def attach(self, request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["id"]
+        live = self._live(ref)
+        if live.state.value == "paused":
+            raise ApiError("You cannot attach to a paused container, unpause it first", 409)
+        want_in = bool_value(request, "stdin")
+        want_out = bool_value(request, "stdout")
+        want_err = bool_value(request, "stderr")
+        logs, stream = bool_value(request, "logs"), bool_value(request, "stream")
+        tty = bool(live.rec["Config"].get("Tty"))
+        started_before = time.time()
+        upgrade = "upgrade" in request.headers.get("Connection", "").lower() or \
+            bool(request.headers.get("Upgrade"))
+        resp = web.StreamResponse(status=101 if upgrade else 200,
+                                  reason="UPGRADED" if upgrade else "OK")
+        resp.headers["Content-Type"] = RAW if tty or not at_least(request, "1.42") else MUX
+        if upgrade:
+            resp.headers["Connection"] = "Upgrade"
+            resp.headers["Upgrade"] = "tcp"
+        resp._length_check = False  # no chunking, no length: a raw stream follows
+        resp.force_close()
+        await resp.prepare(request)
+        inp = _Input()
+        transport = request.transport
+        proto = request.protocol
+        if transport is None:
+            return resp
+        tail = getattr(proto, "_message_tail", b"")
+        if tail:
+            inp.feed(tail)
+            with contextlib.suppress(AttributeError):
+                proto._message_tail = b""
+        transport.set_protocol(_Hijack(proto, inp))
+        with contextlib.suppress(Exception):
+            transport.resume_reading()
+        try:
+            await _guarded(request, self._relay(resp, live, inp, want_in, want_out,
+                                                want_err, logs, stream, tty,
+                                                started_before), inp)
+        except (ConnectionError, OSError):
+            pass
+        except Exception:  # the daemon never dies from a request
+            import logging
+
+            logging.getLogger("dockyard.api").exception("attach %s", ref)
+        finally:
+            with contextlib.suppress(Exception):
+                if transport.can_write_eof() and not transport.is_closing():
+                    transport.write_eof()
+            transport.close()
+        return resp
+
+    async def _write(self, resp: web.StreamResponse, inp: _Input, data: bytes) -> None:
+        if inp.lost:
+            raise ConnectionResetError("client gone")
+        await resp.write(data)
+
+    async def _replay(self, resp: web.StreamResponse, inp: _Input, live: Any, out: bool,
+                      err: bool, tty: bool, follow: bool, since: float) -> None:
+        if not out and not err:
+            return
+        driver = (live.rec["HostConfig"].get("LogConfig") or {}).get("Type") or "json-file"
+        if driver != "json-file":
+            return
+        entries = self.engine.logs(live.id, stdout=out, stderr=err, follow=follow,
+                                   since=since)
+        try:
+            async for entry in entries:
+                data = entry.data if tty else _frame(
+                    1 if entry.stream == "stdout" else 2, entry.data)
+                await self._write(resp, inp, data)
+        finally:
+            await entries.aclose()
+
+    async def _relay(self, resp: web.StreamResponse, live: Any, inp: _Input, want_in: bool,
+                     want_out: bool, want_err: bool, logs: bool, stream: bool, tty: bool,
+                     since: float) -> None:
+        from dockyard.engine.state import State
+
+        running = (State.RUNNING, State.PAUSED)
+        if logs and (not stream or live.state not in running):
+            await self._replay(resp, inp, live, want_out, want_err, tty, False, 0)
+        if not stream:
+            return
+        loop = asyncio.get_running_loop()
+        log_file = None
+        sock = None
+        if live.state not in running:
+            # docker run / start -a attach before the start. The log file and the stdin
+            # connection are opened in the start event's callback, before the container
+            # can exit and be removed (--rm), so that no output is lost.
+            log_file, sock = await self._wait_start(live, inp, want_in, want_out, want_err)
+            if log_file is None and sock is None:
+                return
+        else:
+            await asyncio.sleep(0.05)  # docker-py loses bytes sent with the 101 header
+            try:
+                sock = await self.engine.attach(live.id, stdin=want_in, stdout=want_out,
+                                                stderr=want_err)
+            except Exception:
+                return
+        try:
+            if sock is not None:
+                sock.setblocking(False)
+            if logs and log_file is None:
+                await self._replay(resp, inp, live, want_out, want_err, tty, False, 0)
+            pump_in = asyncio.ensure_future(self._pump_in(loop, inp, sock, want_in))
+            try:
+                if log_file is not None:
+                    await self._follow_file(resp, inp, live, log_file, want_out, want_err,
+                                            tty)
+                elif sock is not None:
+                    while True:
+                        data = await loop.sock_recv(sock, 65536)
+                        if not data:
+                            break
+                        await self._write(resp, inp, data)
+            finally:
+                pump_in.cancel()
+                with contextlib.suppress(BaseException):
+                    await pump_in
+        finally:
+            if sock is not None:
+                sock.close()
+            if log_file is not None:
+                log_file.close()
+
+    async def _wait_start(self, live: Any, inp: _Input, want_in: bool, want_out: bool,
+                          want_err: bool) -> tuple[Any, socket.socket | None]:
+        from dockyard.engine.shim import ATTACH_SOCK, connect_attach
+
+        engine = self.engine
+        got: dict[str, Any] = {}
+        done = asyncio.Event()
+        use_log = ((live.rec["HostConfig"].get("LogConfig") or {}).get("Type")
+                   or "json-file") == "json-file"
+
+        # What the log holds now is from earlier runs: this attach starts after it.
+        try:
+            offset = os.path.getsize(engine.log_path(live.id))
+        except OSError:
+            offset = 0
+
+        def on_event(event: dict[str, Any]) -> None:
+            if event.get("id") != live.id or done.is_set():
+                return
+            if event.get("Action") == "start":
+                if use_log:
+                    with contextlib.suppress(OSError):
+                        got["log"] = open(engine.log_path(live.id), "rb")  # noqa: SIM115
+                        if got["log"].seek(0, os.SEEK_END) >= offset:
+                            got["log"].seek(offset)
+                        else:  # rotated meanwhile: all of the new file is this run's
+                            got["log"].seek(0)
+                if want_in or "log" not in got:
+                    header = {"stdin": want_in, "stdout": want_out and "log" not in got,
+                              "stderr": want_err and "log" not in got}
+                    try:
+                        sock = connect_attach(os.path.join(engine.state_dir(live.id),
+                                                           ATTACH_SOCK))
+                        sock.sendall(json.dumps(header).encode() + b"\n")
+                        got["sock"] = sock
+                    except OSError:
+                        pass
+                done.set()
+            elif event.get("Action") == "destroy":
+                done.set()
+
+        unsubscribe = engine.subscribe(on_event)
+        try:
+            while not done.is_set():
+                if inp.lost or engine._live.get(live.id) is not live:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), 0.5)
+        finally:
+            unsubscribe()
+        if inp.lost:
+            for key in ("log", "sock"):
+                if key in got:
+                    got[key].close()
+            return None, None
+        return got.get("log"), got.get("sock")
+
+    async def _follow_file(self, resp: web.StreamResponse, inp: _Input, live: Any,
+                           log_file: Any, want_out: bool, want_err: bool, tty: bool) -> None:
+        """Copy json-file entries written from now on until the container stops."""
+        from dockyard.engine.state import State
+
+        pending = b""
+        streams = {"stdout"} if want_out else set()
+        if want_err:
+            streams.add("stderr")
+        while True:
+            running = live.state in (State.RUNNING, State.PAUSED) and \
+                self.engine._live.get(live.id) is live
+            chunk = await asyncio.to_thread(log_file.read, 1 << 20)
+            if chunk:
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        continue
+                    if entry.get("stream") not in streams:
+                        continue
+                    data = str(entry.get("log", "")).encode()
+                    if not tty:
+                        data = _frame(1 if entry["stream"] == "stdout" else 2, data)
+                    await self._write(resp, inp, data)
+                continue
+            if not running or inp.lost:
+                return
+            await asyncio.sleep(0.05)
+
+    async def _pump_in(self, loop: asyncio.AbstractEventLoop, inp: _Input,
+                       sock: socket.socket | None, want_in: bool) -> None:
+        while True:
+            data = await inp.queue.get()
+            if data is None:
+                if sock is not None and want_in:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_WR)
+                return
+            if sock is not None and want_in:
+                try:
+                    await loop.sock_sendall(sock, data)
+                except OSError:
+                    return
+
+    # --- resize, top, stats, prune ------------------------------------------------
+
+    async def resize(self, request: web.Request) -> web.StreamResponse:
+        h, w = int_value(request, "h"), int_value(request, "w")
+        await self.engine.resize(request.match_info["id"], h, w)
+        return web.Response(status=200)
+
+    async def top(self, request: web.Request) -> web.StreamResponse:
+        ps_args = request.query.get("ps_args") or "-ef"
+        return json_response(await self.engine.top(request.match_info["id"], ps_args))
+
+    async def stats(self, request: web.Request) -> web.StreamResponse:
+        live = self._live(request.match_info["id"])
+        stream = bool_value(request, "stream", True)
+        one_shot = bool_value(request, "one-shot")
+        if one_shot and stream:
+            raise BadParameter("cannot have stream=true and one-shot=true")
+        pre = await self._sample(live)
+        if not stream:
+            if not one_shot and live.state.value == "running":
+                await asyncio.sleep(1)
+                cur = await self._sample(live)
+                return json_response(_stats_doc(live, cur, pre))
+            return json_response(_stats_doc(live, pre, None))
+        resp = web.StreamResponse(status=200)
+        resp.content_type = JSON
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        previous = None
+        cur = pre
+        try:
+            while not _client_gone(request):
+                await resp.write(dump(_stats_doc(live, cur, previous)) + b"\n")
+                if live.state.value not in ("running", "paused"):
+                    break
+                await asyncio.sleep(1)
+                previous, cur = cur, await self._sample(live)
+            await resp.write_eof()
+        except ConnectionError:
+            pass
+        return resp
+
+    async def _sample(self, live: Any) -> dict[str, Any] | None:
+        if live.state.value not in ("running", "paused"):
+            return None
+        runtime_root = self.engine.runtime_root
+        net = self.hooks.network
+        att = net.get(live.id) if net is not None else None
+
+        def read() -> dict[str, Any]:
+            from dockyard.runtime.api import Container
+
+            raw = Container(runtime_root, live.id).cgroups.stats()
+            raw["_read"] = time.time_ns()
+            raw["_system"] = _system_cpu_ns()
+            if att is not None and att.host_veth:
+                raw["_net"] = _veth_stats(att.host_veth)
+            return raw
+
+        try:
+            return await asyncio.to_thread(read)
+        except Exception as err:
+            raise NotImplementedYet(f"stats are not available for container {live.id}: "
+                                    f"{err}") from None
+
+    async def prune(self, request: web.Request) -> web.StreamResponse:
+        filters = parse_filters(request, frozenset({"until", "label", "label!"}))
+        until = parse_timestamp(filters["until"][0]) if filters.get("until") else None
+        deleted = []
+        for summary in await self.engine.list(all=True):
+            if summary["State"] not in ("created", "exited", "dead"):
+                continue
+            if until is not None and summary["Created"] >= until:
+                continue
+            labels = summary.get("Labels") or {}
+            if not all(_label_ok(labels, v) for v in filters.get("label", [])):
+                continue
+            if any(_label_ok(labels, v) for v in filters.get("label!", [])):
+                continue
+            with contextlib.suppress(Exception):
+                await self.engine.remove(summary["Id"])
+                deleted.append(summary["Id"])
+        return json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
+
+
+def _label_ok(labels: dict[str, str], spec: str) -> bool:
+    key, sep, value = spec.partition("=")
+    return key in labels and (not sep or labels[key] == value)
+
+
+def _system_cpu_ns() -> int:
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:8]
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(int(x) for x in fields) * 10**9 // ticks
+
+
+def _veth_stats(name: str) -> dict[str, int]:
+    base = f"/sys/class/net/{name}/statistics"
+    out = {}
+    # the host end: what it receives, the container sent
+    swap = {"rx": "tx", "tx": "rx"}
+    for ours in ("rx", "tx"):
+        for what in ("bytes", "packets", "errors", "dropped"):
+            try:
+                with open(f"{base}/{swap[ours]}_{what}") as f:
+                    out[f"{ours}_{what}"] = int(f.read())
+            except (OSError, ValueError):
+                out[f"{ours}_{what}"] = 0
+    return out
+
+
+def _strip_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_none(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def _cpu_part(sample: dict[str, Any] | None) -> dict[str, Any]:
+    if sample is None:
+        return {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0,
+                              "usage_in_usermode": 0}, "throttling_data": {
+            "periods": 0, "throttled_periods": 0, "throttled_time": 0}}
+    cpu = _strip_none(dict(sample.get("cpu_stats") or {}))
+    cpu.setdefault("cpu_usage", {"total_usage": 0})
+    cpu.setdefault("throttling_data", {"periods": 0, "throttled_periods": 0,
+                                       "throttled_time": 0})
+    cpu["system_cpu_usage"] = sample["_system"]
+    cpu["online_cpus"] = cpu.get("online_cpus") or os.cpu_count() or 1
+    return cpu
+
+
+def _stats_doc(live: Any, cur: dict[str, Any] | None, pre: dict[str, Any] | None
+               ) -> dict[str, Any]:
+    from dockyard.engine.jsonlog import rfc3339nano
+
+    zero = "0001-01-01T00:00:00Z"
+    memory = _strip_none(dict((cur or {}).get("memory_stats") or {}))
+    if cur is not None and "limit" not in memory:
+        with contextlib.suppress(OSError, ValueError):
+            memory["limit"] = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    doc = {
+        "name": live.rec["Name"], "id": live.id,
+        "read": rfc3339nano(cur["_read"]) if cur else zero,
+        "preread": rfc3339nano(pre["_read"]) if pre else zero,
+        "pids_stats": _strip_none(dict((cur or {}).get("pids_stats") or {})),
+        "blkio_stats": _strip_none(dict((cur or {}).get("blkio_stats") or {})) or {
+            "io_service_bytes_recursive": None, "io_serviced_recursive": None},
+        "num_procs": 0, "storage_stats": {},
+        "cpu_stats": _cpu_part(cur), "precpu_stats": _cpu_part(pre),
+        "memory_stats": memory,
+    }
+    if cur is not None and cur.get("_net"):
+        doc["networks"] = {"eth0": cur["_net"]}
+    return doc
+
+
+def routes(hooks: Any) -> list[tuple[str, str, Handler]]:
+    r = Routes(hooks)
+    table: list[tuple[str, str, Handler]] = [
+        ("POST", "/containers/create", r.create),
+        ("GET", "/containers/json", r.list),
+        ("POST", "/containers/prune", r.prune),
+        ("GET", "/containers/{id}/json", r.inspect),
+        ("POST", "/containers/{id}/start", r.start),
+        ("POST", "/containers/{id}/stop", r.stop),
+        ("POST", "/containers/{id}/restart", r.restart),
+        ("POST", "/containers/{id}/kill", r.kill),
+        ("POST", "/containers/{id}/pause", r.pause),
+        ("POST", "/containers/{id}/unpause", r.unpause),
+        ("POST", "/containers/{id}/wait", r.wait),
+        ("DELETE", "/containers/{id}", r.remove),
+        ("POST", "/containers/{id}/rename", r.rename),
+        ("POST", "/containers/{id}/update", r.update),
+        ("GET", "/containers/{id}/logs", r.logs),
+        ("POST", "/containers/{id}/attach", r.attach),
+        ("POST", "/containers/{id}/resize", r.resize),
+        ("GET", "/containers/{id}/top", r.top),
+        ("GET", "/containers/{id}/stats", r.stats),
+    ]
+    return [(m, p, _engine_errors(h)) for m, p, h in table]
+
+
+__all__ = ["Routes", "routes"]
