@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-_OPTION = re.compile(r"^ +(?:-(\w), )?--([\w-]+)(?: (\w+))?\s{2,}")
-LIST_TYPES = {"filter", "list", "stringArray", "strings", "stringSlice"}
+_OPTION = re.compile(r"^ +(?:-(\w), )?--([\w-]+)(?: (\w[\w-]*))?\s{2,}")
+LIST_TYPES = {"filter", "list", "stringArray", "strings", "stringSlice", "map", "ulimit",
+              "mount", "gpu-request"}
 INT_TYPES = {"int", "uint", "int64", "uint16", "uint64"}
 
 

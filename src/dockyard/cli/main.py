@@ -43,6 +43,18 @@ COMMANDS: dict[str, tuple[str, str, int, int | None]] = {
     "pause": ("containers", "pause", 1, None),
     "unpause": ("containers", "unpause", 1, None),
     "top": ("containers", "top", 1, None),
+    "run": ("run", "run", 1, None),
+    "create": ("run", "create", 1, None),
+    "exec": ("interactive", "exec_", 2, None),
+    "attach": ("interactive", "attach", 1, 1),
+    "cp": ("extras", "cp", 2, 2),
+    "port": ("extras", "port", 1, 2),
+    "diff": ("extras", "diff", 1, 1),
+    "export": ("extras", "export", 1, 1),
+    "commit": ("extras", "commit", 1, 2),
+    "stats": ("extras", "stats", 0, None),
+    "update": ("extras", "update", 1, None),
+    "events": ("extras", "events", 0, 0),
 }
 
 # management command -> {sub-command: top-level command it runs}
@@ -50,18 +62,26 @@ MANAGEMENT: dict[str, tuple[str, dict[str, str]]] = {
     "image": ("Manage images", {
         "history": "history", "import": "import", "inspect": "image inspect", "load": "load",
         "ls": "images", "list": "images", "pull": "pull", "push": "push", "rm": "rmi",
-        "remove": "rmi", "save": "save", "tag": "tag"}),
+        "remove": "rmi", "save": "save", "tag": "tag", "prune": "image prune"}),
     "container": ("Manage containers", {
         "inspect": "container inspect", "kill": "kill", "logs": "logs", "ls": "ps",
         "list": "ps", "ps": "ps", "pause": "pause", "rename": "rename", "restart": "restart",
         "rm": "rm", "remove": "rm", "start": "start", "stop": "stop", "top": "top",
-        "unpause": "unpause", "wait": "wait"}),
-    "system": ("Manage Docker", {"info": "info"}),
+        "unpause": "unpause", "wait": "wait", "run": "run", "create": "create",
+        "exec": "exec", "attach": "attach", "cp": "cp", "port": "port", "diff": "diff",
+        "export": "export", "commit": "commit", "stats": "stats", "update": "update",
+        "prune": "container prune"}),
+    "system": ("Manage Docker", {"info": "info", "events": "events", "df": "system df",
+                                 "prune": "system prune"}),
 }
 # commands that only exist under a management command
 SUB_ONLY: dict[str, tuple[str, str, int, int | None]] = {
     "image inspect": ("inspect", "image_inspect", 1, None),
     "container inspect": ("inspect", "container_inspect", 1, None),
+    "container prune": ("extras", "container_prune", 0, 0),
+    "image prune": ("extras", "image_prune", 0, 0),
+    "system df": ("extras", "system_df", 0, 0),
+    "system prune": ("extras", "system_prune", 0, 0),
 }
 # help text key for `image ls` and friends (docker's own usage lines)
 ALIAS_HELP = {"image list": "image ls", "image remove": "image rm",
@@ -69,7 +89,8 @@ ALIAS_HELP = {"image list": "image ls", "image remove": "image rm",
               "container remove": "container rm"}
 
 # docker's SetInterspersed(false): options after the first argument belong to it
-NOT_INTERSPERSED = {"top", "container top"}
+NOT_INTERSPERSED = {"top", "container top", "run", "container run", "create",
+                    "container create", "exec", "container exec"}
 
 COMMON = ["run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "search",
           "version", "info"]
@@ -98,10 +119,17 @@ def _help_text(key: str) -> str:
     return HELP[ALIAS_HELP.get(key, key)]
 
 
+def description(text: str) -> str:
+    """The one-line description: the first line after the usage block."""
+    lines = text.split("\n")
+    i = lines.index("") if "" in lines else 1
+    return next((ln for ln in lines[i:] if ln.strip()), "")
+
+
 def _descriptions() -> dict[str, str]:
-    """Command → one-line description, from the help texts' third line."""
+    """Command → one-line description, from the help texts."""
     from .helptexts import HELP
-    return {key: text.split("\n")[2].rstrip(".") for key, text in HELP.items()}
+    return {key: description(text).rstrip(".") for key, text in HELP.items()}
 
 
 def global_help(config_dir: str) -> str:
@@ -126,7 +154,7 @@ def management_help(name: str) -> str:
     names = sorted({s for s in subs if f"{name} {s}" in HELP})
     lines = [f"Usage:  {PROG} {name} COMMAND", "", doc, "", "Commands:"]
     for sub in names:
-        lines.append(f"  {sub.ljust(10)}  {HELP[name + ' ' + sub].split(chr(10))[2]}")
+        lines.append(f"  {sub.ljust(10)}  {description(HELP[name + ' ' + sub])}")
     lines += ["", f"Run '{PROG} {name} COMMAND --help' for more information on a command."]
     return "\n".join(lines) + "\n"
 
@@ -170,6 +198,8 @@ def run_command(ctx: Context, key: str, argv: list[str]) -> int:
         spec = COMMANDS[MANAGEMENT[target[0]][1][target[1]]]
     module, func, lo, hi = spec
     options = [*flags.options_from_help(_help_text(key)), flags.Option("help", None, None)]
+    if key.split(" ")[-1] in ("run", "create"):  # docker's hidden aliases
+        options += [flags.Option("net", None, "string"), flags.Option("net-alias", None, "list")]
     try:
         parsed = flags.parse(argv, options, interspersed=key not in NOT_INTERSPERSED)
     except flags.FlagError as exc:

@@ -44,6 +44,11 @@ class ContainersAPI:
     def wait(self, container: str, condition: str | None = None) -> dict[str, Any]:
         return self.transport.post(_c(container) + "/wait", {"condition": condition})
 
+    def wait_response(self, container: str, condition: str | None = None) -> Any:
+        """Send the wait now, read its answer later (``.json()``): the daemon flushes the
+        headers first, so a wait sent before start cannot miss the exit."""
+        return self.transport.open("POST", _c(container) + "/wait", {"condition": condition})
+
     def remove_container(self, container: str, v: bool = False, force: bool = False,
                          link: bool = False) -> None:
         self.transport.delete(_c(container), {
@@ -84,9 +89,12 @@ class ContainersAPI:
     def top(self, container: str, ps_args: str | None = None) -> dict[str, Any]:
         return self.transport.get(_c(container) + "/top", {"ps_args": ps_args or None})
 
-    def stats(self, container: str, stream: bool = True) -> Iterator[dict[str, Any]]:
+    def stats(self, container: str, stream: bool = True,
+              one_shot: bool | None = None) -> Iterator[dict[str, Any]]:
+        if one_shot is None:
+            one_shot = not stream
         return self.transport.stream_json("GET", _c(container) + "/stats",
-                                          {"stream": stream, "one-shot": (not stream) or None})
+                                          {"stream": stream, "one-shot": one_shot or None})
 
     def update_container(self, container: str, config: dict[str, Any]) -> dict[str, Any]:
         return self.transport.post(_c(container) + "/update", body=config)

@@ -115,3 +115,11 @@ class ImagesAPI:
 
     def prune_images(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
         return self.transport.post("/images/prune", {"filters": filters_json(filters)})
+
+    def commit(self, container: str, repo: str = "", tag: str = "", comment: str = "",
+               author: str = "", pause: bool = True, changes: list[str] | None = None,
+               config: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.transport.post("/commit", {
+            "container": container, "repo": repo or None, "tag": tag or None,
+            "comment": comment or None, "author": author or None, "pause": pause,
+            "changes": changes or None}, body=config or {})
