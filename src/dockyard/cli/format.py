@@ -63,9 +63,14 @@ def human_duration(seconds: float) -> str:
     return f"{int(seconds / 3600) // 24 // 365} years"
 
 
-def since(timestamp: float, now: float | None = None) -> str:
-    now = time.time() if now is None else now
-    return human_duration(now - timestamp) + " ago"
+def now() -> float:
+    """The CLI's clock for ages ("5 minutes ago"): one place, so tests can fix it."""
+    return time.time()
+
+
+def since(timestamp: float, current: float | None = None) -> str:
+    reference = now() if current is None else current
+    return human_duration(reference - timestamp) + " ago"
 
 
 def go_time(timestamp: float) -> str:

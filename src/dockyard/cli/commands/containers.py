@@ -180,7 +180,7 @@ def _timestamp(value: str | None, now: float | None = None) -> str | None:
     if not value:
         return None
     import re
-    now = time.time() if now is None else now
+    now = fmt.now() if now is None else now
     m = re.fullmatch(r"((?:\d+(?:\.\d+)?(?:h|m|s|ms|us|ns))+)", value)
     if m:
         units = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}

@@ -186,7 +186,7 @@ HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREAT
 def history(ctx: Context, opts: Parsed) -> int:
     trunc = not opts.no_trunc
     human = opts.human
-    now = time.time()
+    now = fmt.now()
     rows = []
     for layer in ctx.client.history(opts.args[0]):
         layer_id = layer.get("Id", "")
