@@ -99,7 +99,9 @@ def start_daemon(base: Path, *extra: str, timeout: float = 10) -> Daemon:
                                 stdin=subprocess.DEVNULL)
     daemon = Daemon(base, sock, data, run, proc, log)
     deadline = time.monotonic() + timeout
-    while not sock.is_socket():
+    # The socket file appears at bind(), a moment before listen(): wait until it
+    # accepts a connection, not merely until it exists.
+    while not _accepts(sock):
         if proc.poll() is not None:
             raise RuntimeError(f"dockyardd exited {proc.returncode}:\n{daemon.log_text()}")
         if time.monotonic() > deadline:
@@ -107,6 +109,19 @@ def start_daemon(base: Path, *extra: str, timeout: float = 10) -> Daemon:
             raise RuntimeError(f"dockyardd not ready in {timeout}s:\n{daemon.log_text()}")
         time.sleep(0.01)
     return daemon
+
+
+def _accepts(path: Path) -> bool:
+    if not path.is_socket():
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 def stop_daemon(daemon: Daemon) -> int | None:
