@@ -470,7 +470,7 @@ def test_logs(daemon: FakeDaemon) -> None:
 def test_logs_relative_since(daemon: FakeDaemon) -> None:
     daemon.route("GET", "/containers/c/json", Reply(json_body={"Config": {"Tty": True}}))
     daemon.route("GET", "/containers/c/logs", Reply(chunks=[b"tty output\r\n"]))
-    before = time.time()
+    before = NOW  # the CLI's clock is frozen at NOW in these tests
     r = run(daemon, "logs", "--since", "1m", "c")
     assert r.out == "tty output\r\n"
     since = float(daemon.last("GET", "/containers/c/logs").query["since"])
