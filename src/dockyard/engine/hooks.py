@@ -160,6 +160,9 @@ class DaemonEngine(EngineHooks):
             exec_api = None
         if exec_api is not None and hasattr(exec_api, "exec_routes"):
             routes += list(exec_api.exec_routes(self.engine))
+        from dockyard.api.archive import archive_routes  # archive, changes, export
+
+        routes += list(archive_routes(self))
         return routes
 
     def _records(self) -> list[dict[str, Any]]:
