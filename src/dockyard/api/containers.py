@@ -334,9 +334,8 @@ class Routes:
         if not stdout and not stderr:
             raise BadParameter("Bad parameters: you must choose at least one stream")
         driver = (live.rec["HostConfig"].get("LogConfig") or {}).get("Type") or "json-file"
-        if driver not in ("json-file",):
-            raise NotImplementedYet(
-                f'configured logging driver does not support reading ("{driver}")')
+        if driver not in ("json-file", "local"):
+            raise NotImplementedYet("configured logging driver does not support reading")
         tty = bool(live.rec["Config"].get("Tty"))
         since = parse_timestamp(request.query["since"]) if request.query.get("since") \
             else 0.0
@@ -436,7 +435,7 @@ class Routes:
         if not out and not err:
             return
         driver = (live.rec["HostConfig"].get("LogConfig") or {}).get("Type") or "json-file"
-        if driver != "json-file":
+        if driver not in ("json-file", "local"):
             return
         entries = self.engine.logs(live.id, stdout=out, stderr=err, follow=follow,
                                    since=since)
@@ -509,13 +508,14 @@ class Routes:
         got: dict[str, Any] = {}
         done = asyncio.Event()
         use_log = ((live.rec["HostConfig"].get("LogConfig") or {}).get("Type")
-                   or "json-file") == "json-file"
+                   or "json-file") in ("json-file", "local")
 
         # What the log holds now is from earlier runs: this attach starts after it.
         try:
-            offset = os.path.getsize(engine.log_path(live.id))
+            st = os.stat(engine.log_path(live.id))
+            offset, inode = st.st_size, st.st_ino
         except OSError:
-            offset = 0
+            offset, inode = 0, None
 
         def on_event(event: dict[str, Any]) -> None:
             if event.get("id") != live.id or done.is_set():
@@ -523,11 +523,7 @@ class Routes:
             if event.get("Action") == "start":
                 if use_log:
                     with contextlib.suppress(OSError):
-                        got["log"] = open(engine.log_path(live.id), "rb")  # noqa: SIM115
-                        if got["log"].seek(0, os.SEEK_END) >= offset:
-                            got["log"].seek(offset)
-                        else:  # rotated meanwhile: all of the new file is this run's
-                            got["log"].seek(0)
+                        got["log"] = _open_log_from(engine.log_path(live.id), inode, offset)
                 if want_in or "log" not in got:
                     header = {"stdin": want_in, "stdout": want_out and "log" not in got,
                               "stderr": want_err and "log" not in got}
@@ -560,35 +556,51 @@ class Routes:
 
     async def _follow_file(self, resp: web.StreamResponse, inp: _Input, live: Any,
                            log_file: Any, want_out: bool, want_err: bool, tty: bool) -> None:
-        """Copy json-file entries written from now on until the container stops."""
+        """Copy json-file entries written from now on until the container stops,
+        across rotations (the caller closes ``log_file``; later files are closed here)."""
         from dockyard.engine.state import State
 
         pending = b""
         streams = {"stdout"} if want_out else set()
         if want_err:
             streams.add("stderr")
-        while True:
-            running = live.state in (State.RUNNING, State.PAUSED) and \
-                self.engine._live.get(live.id) is live
-            chunk = await asyncio.to_thread(log_file.read, 1 << 20)
-            if chunk:
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    try:
-                        entry = json.loads(line)
-                    except ValueError:
-                        continue
-                    if entry.get("stream") not in streams:
-                        continue
-                    data = str(entry.get("log", "")).encode()
-                    if not tty:
-                        data = _frame(1 if entry["stream"] == "stdout" else 2, data)
-                    await self._write(resp, inp, data)
-                continue
-            if not running or inp.lost:
-                return
-            await asyncio.sleep(0.05)
+        path = self.engine.log_path(live.id)
+        opened: list[Any] = []
+        switch_to = None
+        try:
+            while True:
+                running = live.state in (State.RUNNING, State.PAUSED) and \
+                    self.engine._live.get(live.id) is live
+                chunk = await asyncio.to_thread(log_file.read, 1 << 20)
+                if chunk:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        try:
+                            entry = json.loads(line)
+                        except ValueError:
+                            continue
+                        if entry.get("stream") not in streams:
+                            continue
+                        data = str(entry.get("log", "")).encode()
+                        if not tty:
+                            data = _frame(1 if entry["stream"] == "stdout" else 2, data)
+                        await self._write(resp, inp, data)
+                    continue
+                if switch_to is not None:
+                    # The rest of the rotated file is read: go on with the new one.
+                    log_file, pending, switch_to = switch_to, b"", None
+                    continue
+                switch_to = await asyncio.to_thread(_reopen_if_rotated, log_file, path)
+                if switch_to is not None:
+                    opened.append(switch_to)
+                    continue  # one more read of the old file: written before the rename
+                if not running or inp.lost:
+                    return
+                await asyncio.sleep(0.05)
+        finally:
+            for f in opened:
+                f.close()
 
     async def _pump_in(self, loop: asyncio.AbstractEventLoop, inp: _Input,
                        sock: socket.socket | None, want_in: bool) -> None:
@@ -789,3 +801,52 @@ def routes(hooks: Any) -> list[tuple[str, str, Handler]]:
 
 
 __all__ = ["Routes", "routes"]
+
+
+def _log_chain(path: str) -> list[tuple[str, int]]:
+    """The log files (see jsonlog.log_files), oldest first, with their inodes."""
+    from dockyard.engine.jsonlog import log_files
+
+    out = []
+    for name in log_files(path):
+        with contextlib.suppress(OSError):
+            out.append((name, os.stat(name).st_ino))
+    return out
+
+
+def _open_log_from(path: str, inode: int | None, offset: int) -> Any:
+    """The log file to follow a run from: the newest file of before the run (``inode``)
+    at ``offset`` while it exists, else the oldest file there is (all of it is from this
+    run: the run rotated the log already)."""
+    chain = _log_chain(path)
+    for name, ino in chain:
+        if ino == inode:
+            f = open(name, "rb")  # noqa: SIM115
+            if f.seek(0, os.SEEK_END) >= offset:
+                f.seek(offset)
+            else:  # truncated in place (max-file 1): all of it is this run's
+                f.seek(0)
+            return f
+    if not chain:
+        raise FileNotFoundError(path)
+    return open(chain[0][0], "rb")
+
+
+def _reopen_if_rotated(log_file: Any, path: str) -> Any:
+    """The file to go on with after ``log_file`` is read to its end: the next newer one
+    of the log files (matched by inode, as rotation renames them), or None while
+    ``log_file`` is still the newest (seeking back to 0 if it was truncated in place)."""
+    ino = os.fstat(log_file.fileno()).st_ino
+    chain = _log_chain(path)
+    inodes = [i for _, i in chain]
+    if not chain or inodes[-1] == ino:
+        if chain and os.fstat(log_file.fileno()).st_size < log_file.tell():
+            log_file.seek(0)  # max-file 1: truncated in place
+        return None
+    # Renamed away: the next newer file; deleted (more rotations than max-file while
+    # nobody read): the oldest left.
+    name = chain[inodes.index(ino) + 1][0] if ino in inodes else chain[0][0]
+    try:
+        return open(name, "rb")
+    except OSError:
+        return None

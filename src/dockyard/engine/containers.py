@@ -28,6 +28,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import health as _health
+from . import logdrivers as _logdrivers
 from . import names as _names
 from . import spec as _spec
 from .errors import Conflict, EngineError, InvalidParameter, NoSuchContainer, NotFound
@@ -139,6 +141,7 @@ class ContainerEngine:
         self._tasks: set[asyncio.Task] = set()
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self._execs: Any = None  # ExecManager, made on first use (see execs)
+        self._health: dict[str, _health.HealthMonitor] = {}  # by container ID
         for path in (os.path.join(self.data_root, "containers"),
                      os.path.join(self.exec_root, "containers"), self.runtime_root):
             os.makedirs(path, mode=0o711, exist_ok=True)
@@ -198,7 +201,10 @@ class ContainerEngine:
         return os.path.join(self.container_dir(cid), "rootfs")
 
     def log_path(self, cid: str) -> str:
-        return os.path.join(self.container_dir(cid), f"{cid}-json.log")
+        """The container's newest log file by its log driver ("" for none)."""
+        live = self._live.get(cid)
+        hc = live.rec["HostConfig"] if live is not None else {}
+        return _logdrivers.log_path(self.container_dir(cid), cid, hc)
 
     def attach_socket(self, ref: str) -> str:
         """The shim's attach socket (see shim.py for its protocol)."""
@@ -261,6 +267,8 @@ class ContainerEngine:
         if host_config.get("AutoRemove") and policy[0] != "no":
             raise Conflict("Conflicting options: --restart and --rm")
         _spec.user_mounts(host_config)  # validate the mounts now, not at start
+        _logdrivers.validate(host_config.get("LogConfig"))
+        _health.validate(config.get("Healthcheck"))
         if name:
             full = _names.validate(name)
             other = self._name_in_use(full)
@@ -346,10 +354,13 @@ class ContainerEngine:
         }
         if out["Entrypoint"] == [""] or out["Entrypoint"] == "":
             out["Entrypoint"] = None
-        for key in ("ExposedPorts", "StopSignal", "StopTimeout", "Healthcheck"):
+        for key in ("ExposedPorts", "StopSignal", "StopTimeout"):
             value = config.get(key) if config.get(key) is not None else image_cfg.get(key)
             if value is not None:
                 out[key] = value
+        check = _health.merge(config.get("Healthcheck"), image_cfg.get("Healthcheck"))
+        if check is not None:
+            out["Healthcheck"] = check
         return out
 
     def _create_files(self, live: _Live, image: Any) -> None:
@@ -402,6 +413,7 @@ class ContainerEngine:
                   OOMKilled=False, Dead=False, Pid=info["pid"], ExitCode=0, Error="",
                   StartedAt=info.get("started_at") or rfc3339nano())
         live.rec["HasBeenStartedBefore"] = True
+        _health.begin(self, live, self._health)
         await self._persist(live)
         self._watch(live, info)
         self._emit(live, "start")
@@ -511,17 +523,16 @@ class ContainerEngine:
     def _launch_shim(self, rec: dict[str, Any]) -> dict[str, Any]:
         cid = rec["ID"]
         cfg, hc = rec["Config"], rec["HostConfig"]
-        log_cfg = (hc.get("LogConfig") or {}).get("Config") or {}
         argv = [self.config.python, "-I", "-m", "dockyard.engine.shim", "--id", cid,
                 "--bundle", self.container_dir(cid), "--runtime-root", self.runtime_root,
                 "--state-dir", self.state_dir(cid)]
-        if (hc.get("LogConfig") or {}).get("Type", "json-file") != "none":
-            max_size = log_cfg.get("max-size")
-            argv += ["--log-path", self.log_path(cid),
-                     "--log-max-size", str(_spec.parse_bytes(max_size, "max-size")
-                                           if max_size else self.config.log_max_size),
-                     "--log-max-file", str(log_cfg.get("max-file")
-                                           or self.config.log_max_file)]
+        log_path = _logdrivers.log_path(self.container_dir(cid), cid, hc)
+        if log_path:
+            os.makedirs(os.path.dirname(log_path), mode=0o700, exist_ok=True)
+            max_size, max_file = _logdrivers.rotation(hc, self.config.log_max_size,
+                                                      self.config.log_max_file)
+            argv += ["--log-path", log_path, "--log-max-size", str(max_size),
+                     "--log-max-file", str(max_file)]
         if cfg.get("Tty"):
             argv.append("--tty")
         if cfg.get("OpenStdin"):
@@ -612,6 +623,7 @@ class ContainerEngine:
         await self._after_exit(live)
 
     async def _record_exit(self, live: _Live) -> None:
+        _health.end(live, self._health)
         data = await asyncio.to_thread(self._read_exit, live.id)
         await asyncio.to_thread(self._cleanup_after_exit, live.id)
         st = live.rec["State"]
@@ -816,6 +828,7 @@ class ContainerEngine:
                 # from under a running container.
                 raise refusal("remove", live.name, live.state)
             live.rec["State"]["Status"] = "removing"
+            _health.end(live, self._health)
             try:
                 await asyncio.to_thread(self._remove_files, live.rec)
             except Exception as err:
@@ -1034,7 +1047,13 @@ class ContainerEngine:
                     return False
                 if key == "since" and not rec["CreatedTs"] > other:
                     return False
-            elif key in ("network", "volume", "health", "publish", "expose", "isolation",
+            elif key == "health":
+                health = rec["State"].get("Health")
+                status = health.get("Status") if health and live.state == State.RUNNING \
+                    else "none"
+                if status not in values:
+                    return False
+            elif key in ("network", "volume", "publish", "expose", "isolation",
                          "is-task"):
                 continue  # not tracked yet: no container matches is wrong, all is closer
             else:
@@ -1073,9 +1092,7 @@ class ContainerEngine:
                    ) -> AsyncIterator[LogEntry]:
         """Entries of the json-file log; with ``timestamps`` each data is prefixed."""
         live = self._get(ref)
-        if (live.rec["HostConfig"].get("LogConfig") or {}).get("Type", "json-file") \
-                not in ("json-file", ""):
-            raise InvalidParameter('configured logging driver does not support reading')
+        _logdrivers.check_readable(live.rec["HostConfig"])
         path = self.log_path(live.id)
         since_ns = int(since * 1e9)
         until_ns = int(until * 1e9)
@@ -1152,6 +1169,7 @@ class ContainerEngine:
                     rec["State"].update(Status="paused" if paused else "running",
                                         Running=True, Paused=paused, Restarting=False,
                                         Pid=info["pid"])
+                    _health.begin(self, live, self._health)
                     await self._persist(live)
                     self._watch(live, info)
                     continue
@@ -1197,6 +1215,9 @@ class ContainerEngine:
     async def close(self) -> None:
         """Stop watching (the containers keep running: live restore)."""
         loop = asyncio.get_running_loop()
+        for monitor in list(self._health.values()):
+            monitor.stop()
+        self._health.clear()
         for live in self._live.values():
             self._cancel_restart(live)
             if live.watch_fd is not None:
@@ -1349,7 +1370,7 @@ def human_status(st: dict[str, Any], now_ns: int | None = None) -> str:
             up = human_duration((now_ns - parse_time_ns(st["StartedAt"])) / 1e9)
         except ValueError:
             up = "Less than a second"
-        return f"Up {up}" + (" (Paused)" if status == "paused" else "")
+        return f"Up {up}" + (" (Paused)" if status == "paused" else _health.status_suffix(st))
     if status == "restarting":
         try:
             ago = human_duration((now_ns - parse_time_ns(st["FinishedAt"])) / 1e9)
