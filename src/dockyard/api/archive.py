@@ -10,7 +10,6 @@ two passes for ``noOverwriteDirNonDir``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -19,7 +18,7 @@ from typing import IO, Any
 from aiohttp import web
 
 from .errors import ApiError, BadParameter
-from .util import ThreadSink, bool_value, json_response, spool_body
+from .util import bool_value, json_response, spool_body, stream_from_thread
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STAT_HEADER = "X-Docker-Container-Path-Stat"
@@ -41,30 +40,8 @@ def _engine_errors(fn: Handler) -> Handler:
 async def _stream(request: web.Request, response: web.StreamResponse,
                   produce: Callable[[IO[bytes]], object]) -> web.StreamResponse:
     """Send what ``produce(writer)`` writes (in a worker thread) as the response body."""
-    sink = ThreadSink(asyncio.get_running_loop())
-
-    def work() -> None:
-        try:
-            produce(sink)  # type: ignore[arg-type]
-        finally:
-            if not sink.closed:
-                sink.done()
-
     response.content_type = "application/x-tar"
-    response.enable_chunked_encoding()
-    await response.prepare(request)
-    task = asyncio.ensure_future(asyncio.to_thread(work))
-    try:
-        while (chunk := await sink.queue.get()) is not None:
-            await response.write(chunk)
-    finally:
-        sink.closed = True
-        while not task.done():  # unblock a writer waiting on a full queue
-            with contextlib.suppress(asyncio.QueueEmpty):
-                sink.queue.get_nowait()
-            await asyncio.sleep(0.01)
-    if task.exception() is not None:
-        raise task.exception()  # type: ignore[misc]  # mid-stream: the client sees a cut tar
+    await stream_from_thread(request, response, produce)  # type: ignore[arg-type]
     await response.write_eof()
     return response
 

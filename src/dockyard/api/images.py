@@ -15,12 +15,12 @@ from .app import at_least, ctx_of
 from .errors import ApiError, BadParameter, Conflict, NotFound, Unauthorized
 from .util import (
     JsonStream,
-    ThreadSink,
     bool_value,
     json_response,
     parse_filters,
     registry_auth,
     spool_body,
+    stream_from_thread,
     threadsafe_callback,
 )
 
@@ -538,32 +538,9 @@ async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
     ctx = ctx_of(request)
     for name in names:  # 404 before the stream starts
         await _call(ctx.store.resolve, name)
-    loop = asyncio.get_running_loop()
-    sink = ThreadSink(loop)
-
-    def work() -> None:
-        try:
-            save(ctx.store, names, sink)  # type: ignore[arg-type]
-        finally:
-            if not sink.closed:
-                sink.done()
-
     response = web.StreamResponse(status=200)
     response.content_type = "application/x-tar"
-    response.enable_chunked_encoding()
-    await response.prepare(request)
-    task = asyncio.ensure_future(asyncio.to_thread(work))
-    try:
-        while (chunk := await sink.queue.get()) is not None:
-            await response.write(chunk)
-    finally:
-        sink.closed = True
-        while not task.done():  # unblock a writer waiting on a full queue
-            with contextlib.suppress(asyncio.QueueEmpty):
-                sink.queue.get_nowait()
-            await asyncio.sleep(0.01)
-    if task.exception() is not None:
-        raise task.exception()  # type: ignore[misc]  # mid-stream: the client sees a cut tar
+    await stream_from_thread(request, response, lambda out: save(ctx.store, names, out))
     for name in names:
         ctx.events.publish("image", "save", name, {"name": name})
     await response.write_eof()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -158,6 +159,37 @@ class ThreadSink:
 
     def done(self) -> None:
         asyncio.run_coroutine_threadsafe(self.queue.put(None), self.loop).result()
+
+
+async def stream_from_thread(request: web.Request, response: web.StreamResponse,
+                             produce: Callable[[BinaryIO], object]) -> None:
+    """Send as a chunked body what ``produce(file)`` writes in a worker thread (a tar of
+    an image or of a container path). An error after the first byte cannot become an
+    HTTP error any more: it is raised, and the client sees a cut stream. The caller
+    writes the EOF."""
+    sink = ThreadSink(asyncio.get_running_loop())
+
+    def work() -> None:
+        try:
+            produce(sink)  # type: ignore[arg-type]
+        finally:
+            if not sink.closed:
+                sink.done()
+
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    task = asyncio.ensure_future(asyncio.to_thread(work))
+    try:
+        while (chunk := await sink.queue.get()) is not None:
+            await response.write(chunk)
+    finally:
+        sink.closed = True
+        while not task.done():  # unblock a writer waiting on a full queue
+            with contextlib.suppress(asyncio.QueueEmpty):
+                sink.queue.get_nowait()
+            await asyncio.sleep(0.01)
+    if task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
 
 
 async def spool_body(request: web.Request, into: BinaryIO) -> int:
