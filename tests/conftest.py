@@ -723,3 +723,15 @@ def runc(testctx) -> Runtime:
     rt = Runtime(binary, testctx, "runc")
     testctx.runtimes.append(rt)
     return rt
+
+
+@pytest.fixture(scope="module")
+def busybox_store(tmp_path_factory):
+    """An image store holding busybox, made offline once per module."""
+    from dockyard.image.bootstrap_image import bootstrap_busybox
+    from dockyard.image.store import ImageStore
+
+    st = ImageStore(tmp_path_factory.mktemp("engine-data"))
+    bootstrap_busybox(st)
+    yield st
+    st.close()

@@ -17,6 +17,7 @@ import signal
 import time
 
 import pytest
+from engine_support import mounts_under, shim_pids
 
 from dockyard.engine.containers import ContainerEngine, EngineConfig
 from dockyard.engine.errors import Conflict, InvalidParameter, NoSuchContainer
@@ -25,32 +26,6 @@ pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="containers need root"),
 ]
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    from dockyard.image.bootstrap_image import bootstrap_busybox
-    from dockyard.image.store import ImageStore
-
-    root = tmp_path_factory.mktemp("engine-data")
-    st = ImageStore(root)
-    bootstrap_busybox(st)
-    yield st
-    st.close()
-
-
-def _mounts_under(path: str) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    return [p for p in points if p == path or p.startswith(path + "/")]
-
-
-def _shim_pids(exec_root: str) -> list[int]:
-    pids = []
-    for name in glob.glob(os.path.join(exec_root, "containers", "*", "shim.json")):
-        with contextlib.suppress(OSError, ValueError), open(name) as f:
-            pids.append(json.load(f)["shim_pid"])
-    return [p for p in pids if os.path.exists(f"/proc/{p}")]
 
 
 def _find_dirs(top: str, name: str, depth: int = 6) -> list[str]:
@@ -94,8 +69,8 @@ class Env:
 
 
 @pytest.fixture
-def env(store, tmp_path):
-    e = Env(store, tmp_path)
+def env(busybox_store, tmp_path):
+    e = Env(busybox_store, tmp_path)
     yield e
 
     async def cleanup(eng):
@@ -105,11 +80,11 @@ def env(store, tmp_path):
         return eng.ids()
 
     left = e.run(cleanup)
-    shims = _shim_pids(e.exec_root)
+    shims = shim_pids(e.exec_root)
     for pid in shims:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    mounts = _mounts_under(os.path.join(e.data_root, "containers"))
+    mounts = mounts_under(os.path.join(e.data_root, "containers"))
     for point in reversed(mounts):
         with contextlib.suppress(OSError):
             os.system(f"umount -l {point}")
@@ -453,8 +428,8 @@ def test_start_failure_leaves_nothing_running(env):
         assert state["Status"] == "created" and not state["Running"]
         assert state["Error"] == err.value.message
         assert state["ExitCode"] in (126, 127, 128)
-        assert not _shim_pids(env.exec_root)
-        assert not _mounts_under(eng.container_dir(cid))
+        assert not shim_pids(env.exec_root)
+        assert not mounts_under(eng.container_dir(cid))
         await eng.remove(cid)
 
     env.run(body)

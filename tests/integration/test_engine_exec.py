@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import glob
-import json
 import os
 import re
 import secrets
@@ -17,6 +16,7 @@ import signal
 import time
 
 import pytest
+from engine_support import mounts_under, shim_pids
 
 from dockyard.engine.containers import ContainerEngine, EngineConfig
 from dockyard.engine.errors import Conflict, InvalidParameter, NotFound
@@ -25,32 +25,6 @@ pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="containers need root"),
 ]
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    from dockyard.image.bootstrap_image import bootstrap_busybox
-    from dockyard.image.store import ImageStore
-
-    root = tmp_path_factory.mktemp("exec-data")
-    st = ImageStore(root)
-    bootstrap_busybox(st)
-    yield st
-    st.close()
-
-
-def _mounts_under(path: str) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    return [p for p in points if p == path or p.startswith(path + "/")]
-
-
-def _shim_pids(exec_root: str) -> list[int]:
-    pids = []
-    for name in glob.glob(os.path.join(exec_root, "containers", "*", "shim.json")):
-        with contextlib.suppress(OSError, ValueError), open(name) as f:
-            pids.append(json.load(f)["shim_pid"])
-    return [p for p in pids if os.path.exists(f"/proc/{p}")]
 
 
 def execer_pids(runtime_root: str) -> list[int]:
@@ -107,7 +81,7 @@ def cleanup_env(e: Env) -> None:
         return eng.ids()
 
     left = e.run(cleanup)
-    shims = _shim_pids(e.exec_root)
+    shims = shim_pids(e.exec_root)
     for pid in shims:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
@@ -121,7 +95,7 @@ def cleanup_env(e: Env) -> None:
     for pid in execers:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    mounts = _mounts_under(os.path.join(e.data_root, "containers"))
+    mounts = mounts_under(os.path.join(e.data_root, "containers"))
     for point in reversed(mounts):
         os.system(f"umount -l {point}")
     parents = []
@@ -149,8 +123,8 @@ def cleanup_env(e: Env) -> None:
 
 
 @pytest.fixture
-def env(store, tmp_path):
-    e = Env(store, tmp_path)
+def env(busybox_store, tmp_path):
+    e = Env(busybox_store, tmp_path)
     yield e
     cleanup_env(e)
 
