@@ -257,19 +257,9 @@ class Execer:
         return status
 
     def _reap(self) -> int | None:
-        from dockyard.runtime.procutil import exit_status
+        from dockyard.runtime.procutil import reap_children
 
-        status = None
-        while True:
-            try:
-                pid, wstatus = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            if pid == self.pid:
-                status = exit_status(wstatus)
-        return status
+        return reap_children(self.pid)
 
     def _ctl_input(self, sel) -> None:
         import socket

@@ -83,6 +83,21 @@ def exit_status(wait_status: int) -> int:
     return os.waitstatus_to_exitcode(wait_status)
 
 
+def reap_children(target: int) -> int | None:
+    """Reap every exited child (a subreaper inherits orphans); return the exit status of
+    `target` if it was among them, else None."""
+    result = None
+    while True:
+        try:
+            child, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return result
+        if child == 0:
+            return result
+        if child == target:
+            result = exit_status(status)
+
+
 def die(message: str, code: int = 1) -> None:
     """Last resort in a forked stage: report on stderr and leave without cleanup
     handlers (never unwind into the parent's code after fork)."""

@@ -11,7 +11,7 @@ import signal
 import socket
 from collections.abc import Iterator
 
-from .procutil import exit_status
+from .procutil import reap_children
 
 # Every signal a user can send to the foreground runtime goes on to the container.
 FORWARDED = [
@@ -48,7 +48,7 @@ def wait_for(pid: int, queue: SignalQueue, master: int | None = None) -> int:
     """Until `pid` exits: reap every child, forward signals, copy terminal data."""
     stdin_open = master is not None
     while True:
-        status = _reap(pid)
+        status = reap_children(pid)
         if status is not None:
             if master is not None:
                 _drain_master(master)
@@ -73,20 +73,6 @@ def wait_for(pid: int, queue: SignalQueue, master: int | None = None) -> int:
             _copy(master, 1)
         if master is not None and 0 in ready and not _copy(0, master):
             stdin_open = False
-
-
-def _reap(pid: int) -> int | None:
-    """Reap every exited child (we are a subreaper); the status of `pid` if it exited."""
-    result = None
-    while True:
-        try:
-            child, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return result
-        if child == 0:
-            return result
-        if child == pid:
-            result = exit_status(status)
 
 
 def _copy(source: int, target: int) -> bool:
