@@ -77,7 +77,7 @@ def test_an_older_database_is_migrated_and_keeps_its_data(tmp_path):
     assert "containers" not in tables(path)
 
     with MetadataStore(tmp_path) as meta:
-        assert meta.version == 2
+        assert meta.version == migrations.LATEST
         assert meta.get_ref("docker.io/x:1") == CFG
         assert meta.get_image(CFG).media_type == OCI_MANIFEST
         assert "containers" in tables(path)

@@ -4,8 +4,10 @@ Every operation is a netlink request (pyroute2), never an ``ip`` subprocess. Wor
 container's namespace runs in a thread that joined it (see ``netns.run_in``), so the daemon never
 forks. Names are deterministic so that a restarted daemon finds what it made: the host end of a
 container's veth pair is ``vd<10 hex>`` and its temporary peer name ``vp<10 hex>`` (both
-derived from the container id; IFNAMSIZ allows 15 characters), renamed ``eth0`` inside the
-container.
+derived from the container and network ids; IFNAMSIZ allows 15 characters), renamed ``ethN``
+inside the container. Every bridge and host-side veth the daemon makes carries the alias
+(IFLA_IFALIAS) ``dockyard:<nat table>`` so that a restarted daemon, and the tests, find their
+own leftovers and never touch anyone else's links.
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ def _iproute():  # imported lazily: the CLI never needs pyroute2
     return IPRoute()
 
 
-def veth_names(container_id: str) -> tuple[str, str]:
-    """(host end, temporary peer name) for a container: ``vd``/``vp`` + 10 hex of sha256(id)."""
-    digest = hashlib.sha256(container_id.encode()).hexdigest()[:10]
+def veth_names(container_id: str, network_id: str = "") -> tuple[str, str]:
+    """(host end, temporary peer name) of a container's endpoint on a network:
+    ``vd``/``vp`` + 10 hex of sha256(container id[:network id])."""
+    key = f"{container_id}:{network_id}" if network_id else container_id
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     return f"vd{digest}", f"vp{digest}"
 
 
@@ -51,6 +55,8 @@ class BridgeSpec:
     name: str
     address: ipaddress.IPv4Interface  # gateway address with the subnet's prefix, e.g. 172.17.0.1/16
     mtu: int = 1500
+    alias: str = ""  # IFLA_IFALIAS, ``dockyard:<table>``: marks the bridge as ours
+    address6: ipaddress.IPv6Interface | None = None
 
     def __post_init__(self) -> None:
         if not 0 < len(self.name) <= IFNAMSIZ:
@@ -103,8 +109,38 @@ def ensure_bridge(spec: BridgeSpec) -> int:
                 prefixlen=want[1],
                 broadcast=str(spec.address.network.broadcast_address),
             )
+        if spec.address6 is not None:
+            have6 = {
+                (a.get_attr("IFA_ADDRESS"), a["prefixlen"])
+                for a in ipr.get_addr(index=index, family=10)
+            }
+            want6 = (str(spec.address6.ip), spec.address6.network.prefixlen)
+            if want6 not in have6:
+                _sysctl6(spec.name, "disable_ipv6", "0")
+                ipr.addr("add", index=index, address=want6[0], prefixlen=want6[1])
+        if spec.alias:
+            ipr.link("set", index=index, ifalias=spec.alias)
         ipr.link("set", index=index, state="up")
         return index
+
+
+def _sysctl6(ifname: str, key: str, value: str) -> None:
+    path = Path(f"/proc/sys/net/ipv6/conf/{ifname}/{key}")
+    try:
+        if path.read_text().strip() != value:
+            path.write_text(value + "\n")
+    except OSError:
+        pass
+
+
+def links_with_alias(alias: str) -> list[tuple[str, str | None]]:
+    """(name, kind) of every host link whose IFLA_IFALIAS is ``alias``."""
+    with _iproute() as ipr:
+        return [
+            (link.get_attr("IFLA_IFNAME"), _link_kind(link))
+            for link in ipr.get_links()
+            if link.get_attr("IFLA_IFALIAS") == alias
+        ]
 
 
 def _link_kind(link) -> str | None:
@@ -133,10 +169,14 @@ class EndpointSpec:
     netns_path: Path
     bridge: str
     address: ipaddress.IPv4Interface  # container address with the subnet's prefix
-    gateway: ipaddress.IPv4Address | None
+    gateway: ipaddress.IPv4Address | None  # None: no default route through this endpoint
     mac: str
     mtu: int = 1500
     ifname: str = "eth0"
+    network_id: str = ""  # part of the veth names: one pair per container and network
+    alias: str = ""  # IFLA_IFALIAS of the host end
+    address6: ipaddress.IPv6Interface | None = None
+    gateway6: ipaddress.IPv6Address | None = None
 
 
 def create_endpoint(spec: EndpointSpec) -> str:
@@ -148,7 +188,7 @@ def create_endpoint(spec: EndpointSpec) -> str:
     its MAC, MTU and address, raised, and the default route added (which needs the link up).
     A failure at any step removes the pair so nothing is left half-made.
     """
-    host, peer = veth_names(spec.container_id)
+    host, peer = veth_names(spec.container_id, spec.network_id)
     with _iproute() as ipr:
         bridge_index = _index(ipr, spec.bridge)
         if bridge_index is None:
@@ -166,6 +206,8 @@ def create_endpoint(spec: EndpointSpec) -> str:
             host_index = _index(ipr, host)
             peer_index = _index(ipr, peer)
             ipr.link("set", index=host_index, master=bridge_index)
+            if spec.alias:
+                ipr.link("set", index=host_index, ifalias=spec.alias)
             ipr.link("set", index=host_index, state="up")
             fd = netns.open_fd(spec.netns_path)
             try:
@@ -200,10 +242,19 @@ def _configure_inside(spec: EndpointSpec, peer: str) -> None:
             prefixlen=spec.address.network.prefixlen,
             broadcast=str(spec.address.network.broadcast_address),
         )
+        if spec.address6 is not None:
+            _sysctl6("all", "disable_ipv6", "0")
+            _sysctl6(spec.ifname, "disable_ipv6", "0")
+            # no DAD: the address is ours (IPAM) and must work at once
+            ipr.addr("add", index=index, address=str(spec.address6.ip),
+                     prefixlen=spec.address6.network.prefixlen, flags=0x80)
         ipr.link("set", index=index, state="up")
         if spec.gateway is not None:
             # proto boot (3), as ``ip route add`` makes it and Docker shows it
             ipr.route("add", dst="0.0.0.0/0", gateway=str(spec.gateway), oif=index, proto=3)
+        if spec.gateway6 is not None:
+            ipr.route("add", dst="::/0", family=10, gateway=str(spec.gateway6), oif=index,
+                      proto=3)
 
 
 def _lo_up(ipr) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import SchemaTooNew
-from . import v1_images, v2_engine
+from . import v1_images, v2_engine, v3_network
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "images, layers, snapshots, leases", v1_images.STATEMENTS),
     Migration(2, "containers, volumes, networks, build cache", v2_engine.STATEMENTS),
+    Migration(3, "ip allocations, network attachments and endpoints", v3_network.STATEMENTS),
 )
 LATEST = MIGRATIONS[-1].version
 
