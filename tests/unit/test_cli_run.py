@@ -326,8 +326,8 @@ def test_container_run_form(daemon: FakeDaemon) -> None:
     assert run(daemon, "container", "run", "-d", "busybox") == (0, CID + "\n", "")
 
 
-def test_help_is_dockers() -> None:
-    status, out, _ = run(FakeDaemon(), "run", "--help")
+def test_help_is_dockers(daemon: FakeDaemon) -> None:
+    status, out, _ = run(daemon, "run", "--help")
     assert status == 0
     assert out.startswith("Usage:  dockyard run [OPTIONS] IMAGE [COMMAND] [ARG...]\n\n"
                           "Create and run a new container from an image\n")
@@ -371,14 +371,14 @@ def test_stdin_pump_detaches_on_keys() -> None:
                                  "export", "commit", "stats", "update", "events",
                                  "container prune", "image prune", "system df",
                                  "system prune"])
-def test_help_matches_docker_binary(key: str) -> None:
+def test_help_matches_docker_binary(key: str, daemon: FakeDaemon) -> None:
     import shutil
     import subprocess
     if shutil.which("docker") is None:
         pytest.skip("no docker CLI")
     theirs = subprocess.run(["docker", *key.split(), "--help"], capture_output=True,
                             text=True, check=False).stdout
-    status, ours, _ = run(FakeDaemon(), *key.split(), "--help")
+    status, ours, _ = run(daemon, *key.split(), "--help")
     assert status == 0
     assert ours == theirs.replace("docker ", "dockyard ")
 
