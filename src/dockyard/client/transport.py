@@ -21,11 +21,15 @@ import json
 import os
 import socket
 import struct
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
-from urllib.parse import quote, urlencode
 
 from .errors import APIError, DaemonUnavailable
+
+# Start-up of every CLI command goes through here: typing, collections.abc and
+# urllib.parse (a few ms each) are imported only where they are used.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping
+    from typing import Any
 
 API_VERSION = "1.44"
 DEFAULT_HOST = "unix:///run/dockyard/dockyard.sock"
@@ -66,7 +70,7 @@ def query_string(params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -
     """Booleans as ``1``/``0``, None dropped, lists repeated (``names=a&names=b``)."""
     if not params:
         return ""
-    items = params.items() if isinstance(params, Mapping) else params
+    items = params.items() if hasattr(params, "items") else params
     pairs: list[tuple[str, str]] = []
     for key, value in items:
         if value is None:
@@ -79,11 +83,17 @@ def query_string(params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -
             pairs.append((key, json.dumps(value, separators=(",", ":"))))
         else:
             pairs.append((key, str(value)))
-    return "?" + urlencode(pairs) if pairs else ""
+    if not pairs:
+        return ""
+    from urllib.parse import urlencode
+
+    return "?" + urlencode(pairs)
 
 
 def quote_name(name: str) -> str:
     """A name in a path: slashes stay (``/images/docker.io/library/x/push``)."""
+    from urllib.parse import quote
+
     return quote(name, safe="/:@")
 
 
