@@ -57,6 +57,11 @@ class DaemonConfig:
     tlscert: str = ""
     tlskey: str = ""
     snapshotter: str = "auto"
+    #: networking: --default-address-pool (ipam.AddressPool), --bip, --icc, --ip-forward
+    default_address_pools: list[Any] = field(default_factory=list)
+    bip: str = ""
+    icc: bool = True
+    ip_forward: bool = True
 
     @property
     def pid_path(self) -> Path:
@@ -96,6 +101,13 @@ def _parser() -> argparse.ArgumentParser:
     a("--tlscert", default=None, help="server certificate")
     a("--tlskey", default=None, help="server key")
     a("--snapshotter", default=None, choices=("auto", "overlay", "copy"), help=argparse.SUPPRESS)
+    a("--default-address-pool", action="append", dest="default_address_pools", default=None,
+      help="default address pool for networks, base=CIDR,size=N")
+    a("--bip", default=None, help="the default bridge's address and prefix (CIDR)")
+    a("--icc", nargs="?", const="true", default=None,
+      help="inter-container communication on the default bridge (default true)")
+    a("--ip-forward", nargs="?", const="true", default=None, dest="ip_forward",
+      help="enable net.ipv4.ip_forward (default true)")
     return p
 
 
@@ -134,6 +146,8 @@ _FILE_KEYS = {
     "live-restore": "live_restore", "default-ulimits": "default_ulimits",
     "log-driver": "log_driver", "log-opts": "log_opts", "tlsverify": "tlsverify",
     "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey", "tls": "tls",
+    "default-address-pools": "default_address_pools", "bip": "bip", "icc": "icc",
+    "ip-forward": "ip_forward",
 }
 
 
@@ -219,9 +233,37 @@ def load_config(argv: list[str]) -> tuple[DaemonConfig, argparse.Namespace]:
     cfg.tlscert = pick("tlscert", "tlscert") or ""
     cfg.tlskey = pick("tlskey", "tlskey") or ""
     cfg.snapshotter = args.snapshotter or "auto"
+    _network_config(cfg, args, file_values)
     for host in cfg.hosts:
         _check_host(host, cfg)
     return cfg, args
+
+
+def _network_config(cfg: DaemonConfig, args: argparse.Namespace,
+                    file_values: dict[str, Any]) -> None:
+    from .network.ipam import AddressPool
+
+    pools = args.default_address_pools or file_values.get("default-address-pools") or []
+    if not isinstance(pools, list):
+        raise ConfigError("default-address-pools must be a list of {base, size}")
+    try:
+        cfg.default_address_pools = [AddressPool.parse(p) for p in pools]
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    bip = args.bip if args.bip is not None else file_values.get("bip")
+    if bip:
+        import ipaddress
+
+        try:
+            ipaddress.ip_interface(bip)
+        except ValueError:
+            raise ConfigError(f"invalid bip {bip!r}: expected an address with a prefix "
+                              "length (CIDR)") from None
+        cfg.bip = bip
+    for dest, key in (("icc", "icc"), ("ip_forward", "ip-forward")):
+        value = getattr(args, dest) if getattr(args, dest) is not None else file_values.get(key)
+        if value is not None:
+            setattr(cfg, dest, _bool(value, key))
 
 
 def _check_host(host: str, cfg: DaemonConfig) -> None:

@@ -41,6 +41,7 @@ def cli(tmp_path_factory):
                                      f"daemon log: {d.d.log_text()}")
             return r
 
+        run.url = d.url  # type: ignore[attr-defined]
         yield run
 
 
@@ -102,3 +103,62 @@ def test_create_start_attach_wait_kill_rm(cli):
     assert r.returncode == 1 and "is not running" in r.stderr
     cli("rm", "-f", "dyc-cli-c", "dyc-cli-k")
     assert "dyc-cli" not in cli("ps", "-a", "--format", "{{.Names}}").stdout
+
+
+@pytest.mark.parametrize("args,code,err", [
+    (["run", "--no-such-flag", "busybox"], 125, "unknown flag: --no-such-flag"),
+    (["run", "--rm", "dyc-no-such-image-x:v0"], 125, "dyc-no-such-image-x"),
+    (["run", "--rm", "busybox", "/etc"], 126, "permission denied"),
+    (["run", "--rm", "busybox", "dyc-no-such-command"], 127, "dyc-no-such-command"),
+    (["run", "--rm", "busybox", "sh", "-c", "exit 255"], 255, ""),
+])
+def test_exit_codes_propagate(cli, args, code, err):
+    r = cli(*args, check=False)
+    assert r.returncode == code, (r.returncode, r.stderr)
+    assert err in r.stderr
+    if code in (126, 127):
+        assert "docker: Error response from daemon: " in r.stderr
+
+
+@pytest.mark.parametrize("sig,code,init", [("KILL", 137, []), ("TERM", 143, ["--init"]),
+                                           ("USR1", 138, ["--init"])])
+def test_signal_exit_codes_propagate_through_run(cli, sig, code, init):
+    """128+N: the container's process dies of a signal sent from outside (`docker kill`;
+    PID 1 without a handler only dies of SIGKILL, so the others go through --init)."""
+    name = f"dyc-cli-sig-{sig.lower()}-{os.getpid()}"
+    env = {**os.environ, "DOCKER_CLI_HINTS": "false"}
+    run = subprocess.Popen([DOCKER, "-H", cli.url, "run", "--rm", *init, "--name", name,
+                            "busybox", "sh", "-c", "echo up; exec sleep 300"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                           stdin=subprocess.DEVNULL)
+    try:
+        assert run.stdout.readline() == b"up\n"
+        cli("kill", "-s", sig, name)
+        assert run.wait(timeout=30) == code
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+        run.stdout.close()
+        run.stderr.close()
+        cli("rm", "-f", name, check=False)
+
+
+def test_commit_and_run_the_committed_image(cli):
+    name = f"dyc-cli-commit-{os.getpid()}"
+    image = f"dyc-committed-{os.getpid()}:v1"
+    cli("run", "--name", name, "busybox", "sh", "-c", "echo made-here > /made.txt")
+    try:
+        image_id = cli("commit", "-m", "from the test", "-a", "dyc tests",
+                       "-c", "ENV DYC=yes", "-c", 'CMD ["cat", "/made.txt"]',
+                       name, image).stdout.strip()
+        assert image_id.startswith("sha256:")
+        out = cli("image", "inspect", "--format",
+                  "{{.Comment}}|{{.Author}}|{{.Config.Cmd}}|{{.Id}}", image).stdout.strip()
+        assert out == f'from the test|dyc tests|[cat /made.txt]|{image_id}'
+        assert cli("run", "--rm", image).stdout == "made-here\n"
+        assert cli("run", "--rm", image, "sh", "-c", "echo $DYC").stdout == "yes\n"
+        assert len(cli("history", "-q", image).stdout.split()) >= 2
+    finally:
+        cli("rm", "-f", name, check=False)
+        cli("rmi", image, check=False)

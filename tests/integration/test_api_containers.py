@@ -219,7 +219,12 @@ def test_network_none_has_only_loopback(daemon):
                        json.dumps({"Image": "busybox", "Cmd": ["true"],
                                    "HostConfig": {"NetworkMode": "nosuchnet"}}).encode(),
                        {"Content-Type": "application/json"})
+    # as dockerd: create succeeds (a 404 there makes the docker CLI pull), start fails
+    assert r.status == 201, r.body
+    cid = r.json()["Id"]
+    r = daemon.request("POST", f"/containers/{cid}/start")
     assert r.status == 404 and "network nosuchnet not found" in r.json()["message"]
+    daemon.request("DELETE", f"/containers/{cid}")
 
 
 def test_daemon_restart_keeps_running_containers(daemon):

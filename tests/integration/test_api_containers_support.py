@@ -48,6 +48,19 @@ def _free_subnet() -> str:
     raise RuntimeError("no free test subnet")
 
 
+def _free_pool_base() -> str:
+    """A 10.x.0.0/16 the host does not use: the daemon's --default-address-pool base, so
+    user-defined networks of parallel test daemons never collide."""
+    from dockyard.network import bridge as br
+
+    used = br.host_networks()
+    for _ in range(200):
+        net = ipaddress.IPv4Network(f"10.{100 + secrets.randbelow(100)}.0.0/16")
+        if not any(net.overlaps(u) for u in used):
+            return str(net)
+    raise RuntimeError("no free test address pool")
+
+
 def _find_dirs(top: str, name: str, depth: int = 6) -> list[str]:
     found = []
     for root, dirs, _ in os.walk(top):
@@ -179,7 +192,8 @@ def container_daemon() -> Iterator[DaemonHandle]:
     finally:
         store.close()
     env = {"DOCKYARD_CGROUP_PARENT": parent, "DOCKYARD_BRIDGE": bridge,
-           "DOCKYARD_BRIDGE_SUBNET": subnet, "DOCKYARD_NAT_TABLE": table}
+           "DOCKYARD_BRIDGE_SUBNET": subnet, "DOCKYARD_NAT_TABLE": table,
+           "DOCKYARD_DEFAULT_ADDRESS_POOL": f"base={_free_pool_base()},size=24"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     daemon = handle = None
@@ -235,6 +249,15 @@ def container_daemon() -> Iterator[DaemonHandle]:
             br.delete_link(bridge)
         if veths:
             problems.append(f"veths left on {bridge}: {veths}")
+        with contextlib.suppress(Exception):
+            from dockyard.network import bridge as br
+
+            ours = br.links_with_alias(f"dockyard:{table}")  # user-defined bridges, veths
+            for name, _ in ours:
+                br.delete_link(name)
+            ours = [(n, k) for n, k in ours if n != bridge]
+            if ours:
+                problems.append(f"links left: {ours}")
         subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True)
         cgroups = []
         for found in _find_dirs("/sys/fs/cgroup", parent):

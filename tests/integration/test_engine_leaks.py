@@ -1,4 +1,4 @@
-"""No leaks: 40 x `run --rm busybox true` through the API (create + start + wait, with
+"""No leaks: 200 x `run --rm busybox true` through the API (create + start + wait, with
 AutoRemove), then no leftover mount, cgroup, veth, netns file, shim process or
 container record, and the daemon's open fd count is back where it started.
 Hermetic: see test_api_containers_support.container_daemon."""
@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 if (_why := usable()) is not None:
     pytest.skip(_why, allow_module_level=True)
 
-RUNS = 40
+RUNS = 200  # issue 4: "after 200 `run --rm` cycles"
 
 
 def _fds(pid: int) -> list[str]:
@@ -126,4 +126,4 @@ def test_many_run_rm_leave_nothing_behind():
         assert other_after == other_before
         assert db_after <= 3 * _threads(pid)  # bounded by the threads, not the runs
         assert _threads(pid) <= 64
-        assert took < 60, took
+        assert took < 300, took

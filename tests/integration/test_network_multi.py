@@ -159,3 +159,30 @@ def test_restart_keeps_networks_and_allocations():
         assert _exit_code(h, n1, _ping(ip)) == 0
         _kill(h, a, b)
         _rm_net(h, n1)
+
+
+def test_legacy_link_on_default_bridge_writes_hosts():
+    with container_daemon() as h:
+        web = _sleeper(h, "bridge")
+        web_name = h.inspect(web)["Name"].lstrip("/")
+        web_ip = _ip(h, web, "bridge")
+        cid = h.create(["sh", "-c", "grep -w db /etc/hosts && ping -c1 -W2 db"],
+                       HostConfig={"NetworkMode": "bridge", "Links": [f"{web_name}:db"]})
+        h.start(cid)
+        assert h.wait(cid)["StatusCode"] == 0
+        logs = h.request("GET", f"/v1.44/containers/{cid}/logs?stdout=1").body
+        assert f"{web_ip}\tdb {web[:12]} {web_name}".encode() in logs
+        _kill(h, cid, web)
+
+
+def test_dns_follows_rename():
+    with container_daemon() as h:
+        net, old, new = _name(), _name(), _name()
+        _net(h, net)
+        target = h.create(["sleep", "300"], name=old, HostConfig={"NetworkMode": net})
+        h.start(target)
+        h.json("POST", f"/v1.44/containers/{target}/rename?name={new}", status=204)
+        assert _exit_code(h, net, ["nslookup", new, "127.0.0.11"]) == 0
+        assert _exit_code(h, net, ["nslookup", old, "127.0.0.11"]) != 0
+        _kill(h, target)
+        _rm_net(h, net)

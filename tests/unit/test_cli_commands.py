@@ -380,7 +380,7 @@ def test_ps_table(daemon: FakeDaemon) -> None:
         "CONTAINER ID   IMAGE          COMMAND                  CREATED         STATUS"
         "                   PORTS                           NAMES",
         "111111111111   nginx:latest   \"/docker-entrypoint.…\"   5 minutes ago   Up 5 minutes"
-        "             0.0.0.0:8080->80/tcp, 443/tcp   web",
+        "             443/tcp, 0.0.0.0:8080->80/tcp   web",  # docker: host mappings last
         "222222222222   busybox        \"echo hi\"                2 hours ago     Exited (0) 2 "
         "hours ago                                   job",
     ]
@@ -401,7 +401,7 @@ def test_ps_quiet_format_filter(daemon: FakeDaemon) -> None:
     assert r.out.splitlines() == ["CONTAINER ID   IMAGE", "111111111111   nginx:latest",
                                   "222222222222   busybox"]
     r = run(daemon, "ps", "--format", "{{json .}}")
-    assert json.loads(r.out.splitlines()[0])["Ports"] == "0.0.0.0:8080->80/tcp, 443/tcp"
+    assert json.loads(r.out.splitlines()[0])["Ports"] == "443/tcp, 0.0.0.0:8080->80/tcp"
     run(daemon, "ps", "-n", "1")
     assert daemon.last().query == {"all": "1", "limit": "1"}
 
@@ -432,6 +432,13 @@ def test_inspect_format(daemon: FakeDaemon) -> None:
     assert r.out == "busybox:latest\n"
     r = run(daemon, "container", "inspect", "busybox")
     assert (r.status, r.err) == (1, "Error: No such container: busybox\n")
+    # no --type: containers, images, networks, volumes, in docker's order
+    daemon.route("GET", "/networks/front", Reply(json_body={"Name": "front"}))
+    daemon.route("GET", "/volumes/data", Reply(json_body={"Name": "data"}))
+    r = run(daemon, "inspect", "-f", "{{.Name}}", "front", "data")
+    assert (r.status, r.out) == (0, "front\ndata\n")
+    r = run(daemon, "inspect", "--type", "volume", "front")
+    assert (r.status, r.err) == (1, "Error: No such object: front\n")
 
 
 def test_simple_container_verbs(daemon: FakeDaemon) -> None:

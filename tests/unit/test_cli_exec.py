@@ -378,7 +378,14 @@ def test_image_prune_all(daemon: FakeDaemon) -> None:
 def test_system_prune(daemon: FakeDaemon) -> None:
     daemon.route("POST", "/containers/prune", Reply(200, {"SpaceReclaimed": 0}))
     daemon.route("POST", "/images/prune", Reply(200, {"SpaceReclaimed": 1000}))
+    daemon.route("POST", "/networks/prune", Reply(200, {"NetworksDeleted": None}))
     assert run(daemon, "system", "prune", "-f") == (0, "Total reclaimed space: 1kB\n", "")
+    daemon.route("POST", "/networks/prune", Reply(200, {"NetworksDeleted": ["net1"]}))
+    daemon.route("POST", "/volumes/prune", Reply(200, {"VolumesDeleted": ["v1"],
+                                                       "SpaceReclaimed": 1000}))
+    assert run(daemon, "system", "prune", "-f", "--volumes") == (
+        0, "Deleted Networks:\nnet1\n\nDeleted Volumes:\nv1\n\n"
+           "Total reclaimed space: 2kB\n", "")
     status, out, _ = run(daemon, "system", "prune", stdin="\n")
     assert status == 0
     assert out.startswith("WARNING! This will remove:\n  - all stopped containers\n")

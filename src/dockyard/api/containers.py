@@ -11,7 +11,10 @@ the container's stdin, and the daemon writes the ``101 UPGRADED`` header itself 
 a prepared response. Output comes from the shim's attach socket when the container
 runs; for a container that is not running yet (``docker run`` attaches before it
 starts) the handler waits for the start and then follows the json-file log from the
-moment of the attach, so that no early output is lost.
+moment of the attach, so that no early output is lost. Nothing is written before the
+client has read the header block (``util.header_read``). With a TTY and stdin, the
+detach keys (``detachKeys``, default ctrl-p,ctrl-q) end the stream, the container runs
+on; events ``attach`` and ``detach`` as moby's.
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ from typing import Any
 from aiohttp import web
 
 from .app import at_least
-from .errors import ApiError, BadParameter, NotFound, NotImplementedYet
+from .errors import ApiError, BadParameter, NotImplementedYet
 from .util import (
     JSON,
     bool_value,
     dump,
+    header_read,
     int_value,
     json_response,
     parse_filters,
@@ -47,6 +51,29 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def _frame(stream: int, data: bytes) -> bytes:
     return bytes([stream, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
+
+
+PIECE = 256 << 10
+
+
+async def _discard(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while await loop.sock_recv(sock, PIECE):
+            pass
+
+
+def _pieces(stream: str, data: bytes, tty: bool) -> list[Any]:
+    """Bulk output as frames (raw with a TTY) in pieces of PIECE bytes, as views: no
+    copy, and each write small enough to go out at once rather than be buffered."""
+    view = memoryview(data)
+    out: list[Any] = []
+    for at in range(0, len(data), PIECE):
+        piece = view[at:at + PIECE]
+        if not tty:
+            out.append(bytes([1 if stream == "stdout" else 2, 0, 0, 0])
+                       + len(piece).to_bytes(4, "big"))
+        out.append(piece)
+    return out
 
 
 def _engine_errors(fn: Handler) -> Handler:
@@ -122,6 +149,7 @@ class _Input:
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.eof = False
         self.lost = False
+        self.detached = asyncio.Event()  # the client typed the detach keys
 
     def feed(self, data: bytes) -> None:
         if data and not self.eof:
@@ -174,13 +202,18 @@ class Routes:
     # --- create, lifecycle -------------------------------------------------------
 
     async def create(self, request: web.Request) -> web.StreamResponse:
+        from .validate import check_create
+
         body = await _json_body(request)
+        try:
+            check_create(body)
+        except ValueError as err:
+            raise BadParameter(str(err)) from None
         name = request.query.get("name") or None
         hc = body.get("HostConfig") or {}
         mode = hc.get("NetworkMode") or "default"
-        if mode not in ("default", "bridge", "none", "host") and \
-                not mode.startswith("container:"):
-            raise NotFound(f"network {mode} not found")
+        # User-defined networks, NetworkingConfig, PortBindings, PublishAllPorts, Links
+        # and ExposedPorts go to the engine unchanged: the network manager checks them.
         if mode.startswith("container:"):
             self._live(mode.partition(":")[2])
         log_config = hc.get("LogConfig") or {}
@@ -271,7 +304,13 @@ class Routes:
         return web.Response(status=204)
 
     async def update(self, request: web.Request) -> web.StreamResponse:
+        from .validate import check_update
+
         body = await _json_body(request)
+        try:
+            check_update(body)
+        except ValueError as err:
+            raise BadParameter(str(err)) from None
         # docker-py and the CLI send every resource field, most of them zero: unset.
         changes = {k: v for k, v in body.items() if v not in (None, 0, "", [], {})}
         result = await self.engine.update(request.match_info["id"], changes)
@@ -279,18 +318,46 @@ class Routes:
 
     # --- inspect, list -----------------------------------------------------------
 
-    def _networks_of(self, cid: str, mode: str) -> dict[str, Any]:
-        net = self.hooks.network
-        att = net.get(cid) if net is not None else None
-        if att is not None:
-            return att.network_settings()["Networks"]
-        name = "bridge" if mode in ("", "default") else mode
-        if name not in ("bridge", "host", "none"):
-            return {}
-        return {name: {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
-                       "DriverOpts": None, "NetworkID": "", "EndpointID": "", "Gateway": "",
-                       "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-                       "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}}
+    def _network_summary(self, summary: dict[str, Any]) -> tuple[dict[str, Any], list]:
+        """(NetworkSettings.Networks, Ports) of a list entry, as moby's container view
+        builds them from the container's NetworkSettings."""
+        settings = self.hooks.network_settings({
+            "Id": summary["Id"], "HostConfig": summary.get("HostConfig") or {},
+            "NetworkSettings": {}})
+        networks = {}
+        for name, ep in (settings.get("Networks") or {}).items():
+            ipam = ep.get("IPAMConfig")
+            networks[name] = {
+                "IPAMConfig": {k: ipam[k] for k in ("IPv4Address", "IPv6Address")
+                               if ipam.get(k)} if ipam else None,
+                "Links": None, "Aliases": None, "MacAddress": ep.get("MacAddress", ""),
+                "DriverOpts": None, "GwPriority": ep.get("GwPriority", 0),
+                **{k: ep.get(k, d) for k, d in (
+                    ("NetworkID", ""), ("EndpointID", ""), ("Gateway", ""),
+                    ("IPAddress", ""), ("IPPrefixLen", 0), ("IPv6Gateway", ""),
+                    ("GlobalIPv6Address", ""), ("GlobalIPv6PrefixLen", 0))},
+                "DNSNames": None}
+        ports = []
+        for key, bindings in (settings.get("Ports") or {}).items():
+            number, _, proto = key.partition("/")
+            if not number.isdigit():
+                continue
+            if not bindings:
+                ports.append({"PrivatePort": int(number), "Type": proto or "tcp"})
+                continue
+            for b in bindings:
+                host = str(b.get("HostPort") or "")
+                if not host.isdigit():
+                    continue
+                ports.append({"IP": b.get("HostIp") or "", "PrivatePort": int(number),
+                              "PublicPort": int(host), "Type": proto or "tcp"})
+        return networks, ports
+
+    def _sizes(self, cid: str) -> tuple[int, int]:
+        try:
+            return self.engine.sizes(cid)
+        except Exception:  # removed meanwhile
+            return 0, 0
 
     async def inspect(self, request: web.Request) -> web.StreamResponse:
         size = bool_value(request, "size")
@@ -313,12 +380,19 @@ class Routes:
                                      limit=limit if limit > 0 else -1)
         wanted_nets = filters.get("network") or []
         result = []
-        for summary in out:
-            networks = self._networks_of(summary["Id"],
-                                         summary["HostConfig"].get("NetworkMode", ""))
-            if wanted_nets and not any(n in networks for n in wanted_nets):
+        # the network manager's lock can be held over netlink/nft work: not on the loop
+        summaries = await asyncio.to_thread(lambda: [self._network_summary(s) for s in out])
+        if bool_value(request, "size"):
+            sizes = await asyncio.to_thread(lambda: [self._sizes(s["Id"]) for s in out])
+            for summary, (size_rw, size_root) in zip(out, sizes, strict=True):
+                summary["SizeRw"], summary["SizeRootFs"] = size_rw, size_root
+        for summary, (networks, ports) in zip(out, summaries, strict=True):
+            if wanted_nets and not any(
+                    n == name or (ep["NetworkID"] and ep["NetworkID"].startswith(n))
+                    for n in wanted_nets for name, ep in networks.items()):
                 continue
             summary["NetworkSettings"] = {"Networks": networks}
+            summary["Ports"] = ports
             if bool_value(request, "size"):
                 summary.setdefault("SizeRw", 0)
                 summary.setdefault("SizeRootFs", 0)
@@ -356,10 +430,8 @@ class Routes:
         resp.enable_chunked_encoding()
         async def copy() -> None:
             async for entry in entries:
-                data = entry.data
-                if not tty:
-                    data = _frame(1 if entry.stream == "stdout" else 2, data)
-                await resp.write(data)
+                for piece in _pieces(entry.stream, entry.data, tty):
+                    await resp.write(piece)
             await resp.write_eof()
 
         try:
@@ -374,7 +446,15 @@ class Routes:
     # --- attach ------------------------------------------------------------------
 
     async def attach(self, request: web.Request) -> web.StreamResponse:
+        from dockyard.engine.errors import InvalidParameter
+        from dockyard.engine.execs import DetachScanner, parse_detach_keys
+
         ref = request.match_info["id"]
+        keys_text = request.query.get("detachKeys", "")
+        try:
+            keys = parse_detach_keys(keys_text)
+        except InvalidParameter:
+            raise BadParameter(f"Invalid detach keys ({keys_text}) provided") from None
         live = self._live(ref)
         if live.state.value == "paused":
             raise ApiError("You cannot attach to a paused container, unpause it first", 409)
@@ -408,10 +488,16 @@ class Routes:
         transport.set_protocol(_Hijack(proto, inp))
         with contextlib.suppress(Exception):
             transport.resume_reading()
+        # As moby: the detach keys apply to a TTY's stdin only (copyEscapable).
+        scanner = DetachScanner(keys) if tty and want_in else None
+        self.engine._emit(live, "attach")
         try:
+            await header_read(transport)
             await _guarded(request, self._relay(resp, live, inp, want_in, want_out,
                                                 want_err, logs, stream, tty,
-                                                started_before), inp)
+                                                started_before, scanner), inp)
+            if inp.detached.is_set():
+                self.engine._emit(live, "detach")
         except (ConnectionError, OSError):
             pass
         except Exception:  # the daemon never dies from a request
@@ -449,7 +535,7 @@ class Routes:
 
     async def _relay(self, resp: web.StreamResponse, live: Any, inp: _Input, want_in: bool,
                      want_out: bool, want_err: bool, logs: bool, stream: bool, tty: bool,
-                     since: float) -> None:
+                     since: float, scanner: Any = None) -> None:
         from dockyard.engine.state import State
 
         running = (State.RUNNING, State.PAUSED)
@@ -468,7 +554,6 @@ class Routes:
             if log_file is None and sock is None:
                 return
         else:
-            await asyncio.sleep(0.05)  # docker-py loses bytes sent with the 101 header
             try:
                 sock = await self.engine.attach(live.id, stdin=want_in, stdout=want_out,
                                                 stderr=want_err)
@@ -479,26 +564,99 @@ class Routes:
                 sock.setblocking(False)
             if logs and log_file is None:
                 await self._replay(resp, inp, live, want_out, want_err, tty, False, 0)
-            pump_in = asyncio.ensure_future(self._pump_in(loop, inp, sock, want_in))
+            pump_in = asyncio.ensure_future(self._pump_in(loop, inp, sock, want_in, scanner))
+            copy = asyncio.ensure_future(self._copy_out(resp, inp, live, log_file, sock,
+                                                        want_out, want_err, tty))
+            detached = asyncio.ensure_future(inp.detached.wait())
             try:
-                if log_file is not None:
-                    await self._follow_file(resp, inp, live, log_file, want_out, want_err,
-                                            tty)
-                elif sock is not None:
-                    while True:
-                        data = await loop.sock_recv(sock, 65536)
-                        if not data:
-                            break
-                        await self._write(resp, inp, data)
+                # The detach keys end the stream at once; the container runs on.
+                await asyncio.wait({copy, detached}, return_when=asyncio.FIRST_COMPLETED)
+                if copy.done():
+                    copy.result()
             finally:
-                pump_in.cancel()
-                with contextlib.suppress(BaseException):
-                    await pump_in
+                for task in (pump_in, copy, detached):
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
         finally:
             if sock is not None:
                 sock.close()
             if log_file is not None:
                 log_file.close()
+
+    async def _copy_out(self, resp: web.StreamResponse, inp: _Input, live: Any,
+                        log_file: Any, sock: socket.socket | None, want_out: bool,
+                        want_err: bool, tty: bool) -> None:
+        if log_file is not None and sock is not None and (want_out or want_err):
+            await self._log_then_socket(resp, inp, live, log_file, sock, want_out, want_err,
+                                        tty)
+        elif log_file is not None:
+            await self._follow_file(resp, inp, live, log_file, want_out, want_err, tty)
+        elif sock is not None:
+            await self._relay_socket(resp, inp, sock)
+
+    async def _relay_socket(self, resp: web.StreamResponse, inp: _Input,
+                            sock: socket.socket) -> None:
+        """The shim's attach stream as it comes: already Docker's frames (raw with a TTY)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            data = await loop.sock_recv(sock, PIECE)
+            if not data:
+                break
+            await self._write(resp, inp, data)
+
+    async def _log_then_socket(self, resp: web.StreamResponse, inp: _Input, live: Any,
+                               log_file: Any, sock: socket.socket, want_out: bool,
+                               want_err: bool, tty: bool) -> None:
+        """A run's output: the log from where the run began up to the size the shim
+        reported when we joined (log_offset in shim.py), then the shim's own stream,
+        which carries everything after. Nothing is decoded from JSON past the join, and
+        the stream ends when the shim closes it, as the container's output ends."""
+        from dockyard.engine.jsonlog import decode_records
+
+        loop = asyncio.get_running_loop()
+        buf = b""
+        with contextlib.suppress(OSError):  # reset: the shim ended before it answered
+            while b"\n" not in buf and len(buf) < 4096:
+                chunk = await loop.sock_recv(sock, 4096)
+                if not chunk:
+                    break
+                buf += chunk
+        line, sep, rest = buf.partition(b"\n")
+        try:
+            mark = json.loads(line) if sep else {}
+        except ValueError:
+            mark = {}
+        size = mark.get("log_size", -1) if isinstance(mark, dict) else -1
+        if size < log_file.tell() or \
+                mark.get("log_inode") != os.fstat(log_file.fileno()).st_ino:
+            # The shim was gone before we joined, or the log rotated meanwhile: the log
+            # alone, as it is written (the shim's stream is read and dropped).
+            drain = asyncio.ensure_future(_discard(loop, sock))
+            try:
+                await self._follow_file(resp, inp, live, log_file, want_out, want_err, tty)
+            finally:
+                drain.cancel()
+            return
+        streams = {"stdout"} if want_out else set()
+        if want_err:
+            streams.add("stderr")
+        left = size - log_file.tell()
+        pending = b""
+        while left > 0:
+            chunk = await asyncio.to_thread(log_file.read, min(left, 4 << 20))
+            if not chunk:
+                break
+            left -= len(chunk)
+            pending += chunk
+            end = pending.rfind(b"\n") + 1
+            blob, pending = pending[:end], pending[end:]
+            for stream, data in decode_records(blob, streams):
+                for piece in _pieces(stream, data, tty):
+                    await self._write(resp, inp, piece)
+        if rest:
+            await self._write(resp, inp, rest)
+        await self._relay_socket(resp, inp, sock)
 
     async def _wait_start(self, live: Any, inp: _Input, want_in: bool, want_out: bool,
                           want_err: bool) -> tuple[Any, socket.socket | None]:
@@ -524,9 +682,12 @@ class Routes:
                 if use_log:
                     with contextlib.suppress(OSError):
                         got["log"] = _open_log_from(engine.log_path(live.id), inode, offset)
-                if want_in or "log" not in got:
-                    header = {"stdin": want_in, "stdout": want_out and "log" not in got,
-                              "stderr": want_err and "log" not in got}
+                if want_in or want_out or want_err:
+                    # With a log, output comes from the log up to where the shim stands
+                    # when we join, then from the shim itself (see _log_then_socket).
+                    header = {"stdin": want_in, "stdout": want_out, "stderr": want_err}
+                    if "log" in got and (want_out or want_err):
+                        header["log_offset"] = True
                     try:
                         sock = connect_attach(os.path.join(engine.state_dir(live.id),
                                                            ATTACH_SOCK))
@@ -558,6 +719,7 @@ class Routes:
                            log_file: Any, want_out: bool, want_err: bool, tty: bool) -> None:
         """Copy json-file entries written from now on until the container stops,
         across rotations (the caller closes ``log_file``; later files are closed here)."""
+        from dockyard.engine.jsonlog import decode_records
         from dockyard.engine.state import State
 
         pending = b""
@@ -567,25 +729,31 @@ class Routes:
         path = self.engine.log_path(live.id)
         opened: list[Any] = []
         switch_to = None
+        stopped = asyncio.Event()
+
+        def on_event(event: dict[str, Any]) -> None:
+            if event.get("id") == live.id and event.get("Action") in ("die", "destroy"):
+                stopped.set()
+
+        unsubscribe = self.engine.subscribe(on_event)
         try:
             while True:
                 running = live.state in (State.RUNNING, State.PAUSED) and \
                     self.engine._live.get(live.id) is live
-                chunk = await asyncio.to_thread(log_file.read, 1 << 20)
+                chunk = await asyncio.to_thread(log_file.read, 4 << 20)
                 if chunk:
                     pending += chunk
-                    *lines, pending = pending.split(b"\n")
-                    for line in lines:
-                        try:
-                            entry = json.loads(line)
-                        except ValueError:
-                            continue
-                        if entry.get("stream") not in streams:
-                            continue
-                        data = str(entry.get("log", "")).encode()
-                        if not tty:
-                            data = _frame(1 if entry["stream"] == "stdout" else 2, data)
-                        await self._write(resp, inp, data)
+                    end = pending.rfind(b"\n") + 1
+                    blob, pending = pending[:end], pending[end:]
+                    # Decoded in bulk: many lines per frame (see jsonlog.decode_records).
+                    for stream, data in decode_records(blob, streams):
+                        for piece in _pieces(stream, data, tty):
+                            await self._write(resp, inp, piece)
+                    if len(chunk) < 1 << 20 and running:
+                        # Caught up with a busy writer: let the log grow a little rather
+                        # than come back for every few KiB.
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stopped.wait(), 0.005)
                     continue
                 if switch_to is not None:
                     # The rest of the rotated file is read: go on with the new one.
@@ -597,15 +765,30 @@ class Routes:
                     continue  # one more read of the old file: written before the rename
                 if not running or inp.lost:
                     return
-                await asyncio.sleep(0.05)
+                # Polled while it runs; woken at once when it stops, so the stream
+                # (and `docker run`) ends with the container.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopped.wait(), 0.05)
         finally:
+            unsubscribe()
             for f in opened:
                 f.close()
 
     async def _pump_in(self, loop: asyncio.AbstractEventLoop, inp: _Input,
-                       sock: socket.socket | None, want_in: bool) -> None:
+                       sock: socket.socket | None, want_in: bool, scanner: Any = None
+                       ) -> None:
         while True:
             data = await inp.queue.get()
+            if data is not None and scanner is not None:
+                data, hit = scanner.feed(data)
+                if hit:
+                    if data and sock is not None:
+                        with contextlib.suppress(OSError):
+                            await loop.sock_sendall(sock, data)
+                    inp.detached.set()
+                    return
+                if not data:
+                    continue
             if data is None:
                 if sock is not None and want_in:
                     with contextlib.suppress(OSError):

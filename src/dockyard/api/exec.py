@@ -7,11 +7,13 @@ Start hijacks the connection (reference §4): every refusal is answered first as
 ordinary JSON error; then the daemon writes ``HTTP/1.1 101 UPGRADED`` (or ``200 OK``
 when the client did not ask to upgrade) itself on aiohttp's transport, takes the
 transport over (its protocol is swapped for :class:`Hijack`), starts the process only
-once the header block has gone out (docker-py loses bytes that share its packet), and
+once the client has read the header block (``util.header_read``: docker-py loses bytes
+that share its read), and
 relays: output framed (8-byte headers) unless the start body's ``Tty``, stdin with
 half-close (the client's EOF closes the process's stdin, and output keeps flowing).
 At the end of output: the exit code is recorded, then write EOF, then close. A client
-that goes away mid-stream only detaches; the process runs on.
+that goes away mid-stream only detaches; the process runs on. With a TTY the detach keys
+end the stream too (event ``exec_detach``).
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ from ..engine.errors import EngineError
 from ..engine.execs import DetachScanner, parse_console_size, parse_detach_keys
 from .app import API_VERSION, SERVER_HEADER, at_least
 from .errors import ApiError, BadParameter
-from .util import int_value, json_response
+from .util import header_read, int_value, json_response
+from .validate import check_exec
 
 RAW = "application/vnd.docker.raw-stream"
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
-FIRST_WRITE_DELAY = 0.05  # after the 101 header block, before any payload (docker-py)
 HIGH_WATER = 1 << 20
 
 
@@ -179,6 +181,10 @@ def exec_routes(engine: Any) -> list[tuple[str, str, Any]]:
     async def create(request: web.Request) -> web.StreamResponse:
         body = await _body(request)
         try:
+            check_exec(body)
+        except ValueError as err:
+            raise BadParameter(str(err)) from None
+        try:
             exec_id = await execs.create(request.match_info["id"], body)
         except EngineError as err:
             raise _api_error(err) from None
@@ -221,7 +227,7 @@ def exec_routes(engine: Any) -> list[tuple[str, str, Any]]:
         hijack = Hijack.take(request)
         try:
             await hijack.write(_header_block(request, upgrade, content_type))
-            await asyncio.sleep(FIRST_WRITE_DELAY)
+            await header_read(hijack.transport)
             await _relay(execs, exec_id, rec, hijack, tty, console_size)
         except (ConnectionError, OSError):
             pass  # the client went away: the exec runs on, its exit code is recorded
@@ -272,6 +278,7 @@ async def _relay(execs: Any, exec_id: str, rec: Any, hijack: Hijack, tty: bool,
                 if detach:
                     session.detach()
                     detached.set()
+                    execs.emit(rec, "exec_detach")
                     return
             else:
                 session.write_stdin(data)

@@ -182,20 +182,37 @@ async def events(request: web.Request) -> web.StreamResponse:
                 if wanted(event):
                     await stream.send(event)
         while True:
-            timeout = None
+            # Wake up now and then: a client that went away (or the daemon's shutdown)
+            # ends this handler, which aiohttp does not cancel by itself.
+            timeout = CLIENT_CHECK
             if until is not None:
-                timeout = until - time.time()
+                timeout = min(timeout, until - time.time())
                 if timeout <= 0:
                     break
             try:
                 event = await asyncio.wait_for(queue.get(), timeout)
             except TimeoutError:
-                break
+                if _client_gone(request):
+                    return stream.response
+                continue
             if wanted(event):
                 await stream.send(event)
         return await stream.finish()
+    except ConnectionError:
+        return stream.response
     finally:
         ctx.events.unsubscribe(queue)
+
+
+CLIENT_CHECK = 0.25  # seconds between checks that an events client is still there
+
+
+def _client_gone(request: web.Request) -> bool:
+    """The client went away, or the daemon is shutting down (aiohttp's shutdown sets
+    ``_force_close`` on every connection and then waits for its handler)."""
+    transport = request.transport
+    return transport is None or transport.is_closing() or \
+        bool(getattr(request.protocol, "_force_close", False))
 
 
 def _registry_host(server: str) -> str:

@@ -217,3 +217,47 @@ def threadsafe_callback(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
     return put
+
+
+HEADER_READ_FALLBACK = 0.05  # seconds, where the socket cannot say (TCP)
+HEADER_READ_LIMIT = 2.0
+
+
+def _unread(sock: Any) -> int | None:
+    """Bytes we sent on a Unix stream socket that the peer has not read yet (SIOCOUTQ);
+    None where the kernel cannot tell (TCP counts unacknowledged bytes instead)."""
+    import array
+    import fcntl
+    import socket
+    import termios
+
+    if sock is None or getattr(sock, "family", None) != socket.AF_UNIX:
+        return None
+    buf = array.array("i", [0])
+    try:
+        fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, buf)
+    except OSError:
+        return None
+    return buf[0]
+
+
+async def header_read(transport: Any) -> None:
+    """Wait until the client has read the response header block of a hijacked stream.
+    docker-py reads that block through a buffered file and then reads the raw socket:
+    payload bytes that reach it in the same read as the header are lost. On a Unix
+    socket the kernel says when the peer has read everything we sent."""
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    deadline = time.monotonic() + HEADER_READ_LIMIT
+    delay = 0.0005
+    while time.monotonic() < deadline and not transport.is_closing():
+        pending = transport.get_write_buffer_size()
+        unread = _unread(sock)
+        if unread is None:
+            await asyncio.sleep(HEADER_READ_FALLBACK)
+            return
+        if pending == 0 and unread == 0:
+            return
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.02)

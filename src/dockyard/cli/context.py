@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, TextIO
 
@@ -41,3 +42,15 @@ class Context:
     @property
     def config_file(self) -> str:
         return os.path.join(self.config_dir, "config.json")
+
+    def detach_keys(self, flag: str | None) -> str | None:
+        """``--detach-keys``, else ``detachKeys`` from the client's config.json (docker's
+        order); None means the default (ctrl-p,ctrl-q)."""
+        if flag:
+            return flag
+        try:
+            with open(self.config_file) as f:
+                value = json.load(f).get("detachKeys")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return value if isinstance(value, str) and value else None

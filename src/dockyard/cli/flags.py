@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 _OPTION = re.compile(r"^ +(?:-(\w), )?--([\w-]+)(?: (\w[\w-]*))?\s{2,}")
 LIST_TYPES = {"filter", "list", "stringArray", "strings", "stringSlice", "map", "ulimit",
-              "mount", "gpu-request"}
+              "mount", "gpu-request", "network"}
 INT_TYPES = {"int", "uint", "int64", "uint16", "uint64"}
 
 

@@ -1076,6 +1076,202 @@ HELP: dict[str, str] = {
         '  -f, --force           Do not prompt for confirmation\n'
         '      --volumes         Prune anonymous volumes\n'
     ),
+    'network create': (
+        'Usage:  dockyard network create [OPTIONS] NETWORK\n'
+        '\n'
+        'Create a network\n'
+        '\n'
+        'Options:\n'
+        '      --attachable           Enable manual container attachment\n'
+        '      --aux-address map      Auxiliary IPv4 or IPv6 addresses used by\n'
+        '                             Network driver (default map[])\n'
+        '      --config-from string   The network from which to copy the configuration\n'
+        '      --config-only          Create a configuration only network\n'
+        '  -d, --driver string        Driver to manage the Network (default "bridge")\n'
+        '      --gateway strings      IPv4 or IPv6 Gateway for the master subnet\n'
+        '      --ingress              Create swarm routing-mesh network\n'
+        '      --internal             Restrict external access to the network\n'
+        '      --ip-range strings     Allocate container ip from a sub-range\n'
+        '      --ipam-driver string   IP Address Management Driver (default "default")\n'
+        '      --ipam-opt map         Set IPAM driver specific options (default map[])\n'
+        '      --ipv4                 Enable or disable IPv4 address assignment\n'
+        '                             (default true)\n'
+        '      --ipv6                 Enable or disable IPv6 address assignment\n'
+        '      --label list           Set metadata on a network\n'
+        '  -o, --opt map              Set driver specific options (default map[])\n'
+        "      --scope string         Control the network's scope\n"
+        '      --subnet strings       Subnet in CIDR format that represents a\n'
+        '                             network segment\n'
+    ),
+    'network ls': (
+        'Usage:  dockyard network ls [OPTIONS]\n'
+        '\n'
+        'List networks\n'
+        '\n'
+        'Aliases:\n'
+        '  dockyard network ls, dockyard network list\n'
+        '\n'
+        'Options:\n'
+        '  -f, --filter filter   Provide filter values (e.g. "driver=bridge")\n'
+        '      --format string   Format output using a custom template:\n'
+        "                        'table':            Print output in table format\n"
+        '                        with column headers (default)\n'
+        "                        'table TEMPLATE':   Print output in table format\n"
+        '                        using the given Go template\n'
+        "                        'json':             Print in JSON format\n"
+        "                        'TEMPLATE':         Print output using the given\n"
+        '                        Go template.\n'
+        '                        Refer to https://docs.docker.com/go/formatting/\n'
+        '                        for more information about formatting output with\n'
+        '                        templates\n'
+        '      --no-trunc        Do not truncate the output\n'
+        '  -q, --quiet           Only display network IDs\n'
+    ),
+    'network inspect': (
+        'Usage:  dockyard network inspect [OPTIONS] NETWORK [NETWORK...]\n'
+        '\n'
+        'Display detailed information on one or more networks\n'
+        '\n'
+        'Options:\n'
+        '  -f, --format string   Format output using a custom template:\n'
+        "                        'json':             Print in JSON format\n"
+        "                        'TEMPLATE':         Print output using the given\n"
+        '                        Go template.\n'
+        '                        Refer to https://docs.docker.com/go/formatting/\n'
+        '                        for more information about formatting output with\n'
+        '                        templates\n'
+        '  -v, --verbose         Verbose output for diagnostics\n'
+    ),
+    'network rm': (
+        'Usage:  dockyard network rm NETWORK [NETWORK...]\n'
+        '\n'
+        'Remove one or more networks\n'
+        '\n'
+        'Aliases:\n'
+        '  dockyard network rm, dockyard network remove\n'
+        '\n'
+        'Options:\n'
+        '  -f, --force   Do not error if the network does not exist\n'
+    ),
+    'network prune': (
+        'Usage:  dockyard network prune [OPTIONS]\n'
+        '\n'
+        'Remove all unused networks\n'
+        '\n'
+        'Options:\n'
+        '      --filter filter   Provide filter values (e.g. "until=<timestamp>")\n'
+        '  -f, --force           Do not prompt for confirmation\n'
+    ),
+    'network connect': (
+        'Usage:  dockyard network connect [OPTIONS] NETWORK CONTAINER\n'
+        '\n'
+        'Connect a container to a network\n'
+        '\n'
+        'Options:\n'
+        '      --alias strings           Add network-scoped alias for the container\n'
+        '      --driver-opt strings      driver options for the network\n'
+        '      --gw-priority int         Highest gw-priority provides the default\n'
+        '                                gateway. Accepts positive and negative values.\n'
+        '      --ip string               IPv4 address (e.g., "172.30.100.104")\n'
+        '      --ip6 string              IPv6 address (e.g., "2001:db8::33")\n'
+        '      --link list               Add link to another container\n'
+        '      --link-local-ip strings   Add a link-local address for the container\n'
+    ),
+    'network disconnect': (
+        'Usage:  dockyard network disconnect [OPTIONS] NETWORK CONTAINER\n'
+        '\n'
+        'Disconnect a container from a network\n'
+        '\n'
+        'Options:\n'
+        '  -f, --force   Force the container to disconnect from a network\n'
+    ),
+    'volume create': (
+        'Usage:  dockyard volume create [OPTIONS] [VOLUME]\n'
+        '\n'
+        'Create a volume\n'
+        '\n'
+        'Options:\n'
+        '      --availability string       Cluster Volume availability ("active",\n'
+        '                                  "pause", "drain") (default "active")\n'
+        '  -d, --driver string             Specify volume driver name (default "local")\n'
+        '      --group string              Cluster Volume group (cluster volumes)\n'
+        '      --label list                Set metadata for a volume\n'
+        '      --limit-bytes bytes         Minimum size of the Cluster Volume in bytes\n'
+        '  -o, --opt map                   Set driver specific options (default map[])\n'
+        '      --required-bytes bytes      Maximum size of the Cluster Volume in bytes\n'
+        '      --scope string              Cluster Volume access scope ("single",\n'
+        '                                  "multi") (default "single")\n'
+        '      --secret map                Cluster Volume secrets (default map[])\n'
+        '      --sharing string            Cluster Volume access sharing ("none",\n'
+        '                                  "readonly", "onewriter", "all")\n'
+        '                                  (default "none")\n'
+        '      --topology-preferred list   A topology that the Cluster Volume\n'
+        '                                  would be preferred in\n'
+        '      --topology-required list    A topology that the Cluster Volume must\n'
+        '                                  be accessible from\n'
+        '      --type string               Cluster Volume access type ("mount",\n'
+        '                                  "block") (default "block")\n'
+    ),
+    'volume ls': (
+        'Usage:  dockyard volume ls [OPTIONS]\n'
+        '\n'
+        'List volumes\n'
+        '\n'
+        'Aliases:\n'
+        '  dockyard volume ls, dockyard volume list\n'
+        '\n'
+        'Options:\n'
+        '      --cluster         Display only cluster volumes, and use cluster\n'
+        '                        volume list formatting\n'
+        '  -f, --filter filter   Provide filter values (e.g. "dangling=true")\n'
+        '      --format string   Format output using a custom template:\n'
+        "                        'table':            Print output in table format\n"
+        '                        with column headers (default)\n'
+        "                        'table TEMPLATE':   Print output in table format\n"
+        '                        using the given Go template\n'
+        "                        'json':             Print in JSON format\n"
+        "                        'TEMPLATE':         Print output using the given\n"
+        '                        Go template.\n'
+        '                        Refer to https://docs.docker.com/go/formatting/\n'
+        '                        for more information about formatting output with\n'
+        '                        templates\n'
+        '  -q, --quiet           Only display volume names\n'
+    ),
+    'volume inspect': (
+        'Usage:  dockyard volume inspect [OPTIONS] VOLUME [VOLUME...]\n'
+        '\n'
+        'Display detailed information on one or more volumes\n'
+        '\n'
+        'Options:\n'
+        '  -f, --format string   Format output using a custom template:\n'
+        "                        'json':             Print in JSON format\n"
+        "                        'TEMPLATE':         Print output using the given\n"
+        '                        Go template.\n'
+        '                        Refer to https://docs.docker.com/go/formatting/\n'
+        '                        for more information about formatting output with\n'
+        '                        templates\n'
+    ),
+    'volume rm': (
+        'Usage:  dockyard volume rm [OPTIONS] VOLUME [VOLUME...]\n'
+        '\n'
+        'Remove one or more volumes. You cannot remove a volume that is in use by a container.\n'
+        '\n'
+        'Aliases:\n'
+        '  dockyard volume rm, dockyard volume remove\n'
+        '\n'
+        'Options:\n'
+        '  -f, --force   Force the removal of one or more volumes\n'
+    ),
+    'volume prune': (
+        'Usage:  dockyard volume prune [OPTIONS]\n'
+        '\n'
+        'Remove unused local volumes\n'
+        '\n'
+        'Options:\n'
+        '  -a, --all             Remove all unused volumes, not just anonymous ones\n'
+        '      --filter filter   Provide filter values (e.g. "label=<label>")\n'
+        '  -f, --force           Do not prompt for confirmation\n'
+    ),
 }
 
 # A group form prints the same text as its short form but for the usage line

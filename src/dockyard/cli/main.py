@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, TextIO
 
 from .context import CLIError, Context, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 PROG = "dockyard"
 
@@ -73,6 +76,15 @@ MANAGEMENT: dict[str, tuple[str, dict[str, str]]] = {
         "prune": "container prune"}),
     "system": ("Manage Docker", {"info": "info", "events": "events", "df": "system df",
                                  "prune": "system prune"}),
+    "network": ("Manage networks", {
+        "create": "network create", "ls": "network ls", "list": "network ls",
+        "inspect": "network inspect", "rm": "network rm", "remove": "network rm",
+        "prune": "network prune", "connect": "network connect",
+        "disconnect": "network disconnect"}),
+    "volume": ("Manage volumes", {
+        "create": "volume create", "ls": "volume ls", "list": "volume ls",
+        "inspect": "volume inspect", "rm": "volume rm", "remove": "volume rm",
+        "prune": "volume prune"}),
 }
 # commands that only exist under a management command
 SUB_ONLY: dict[str, tuple[str, str, int, int | None]] = {
@@ -82,11 +94,25 @@ SUB_ONLY: dict[str, tuple[str, str, int, int | None]] = {
     "image prune": ("extras", "image_prune", 0, 0),
     "system df": ("extras", "system_df", 0, 0),
     "system prune": ("extras", "system_prune", 0, 0),
+    "network create": ("networks", "create", 1, 1),
+    "network ls": ("networks", "ls", 0, 0),
+    "network inspect": ("networks", "inspect", 1, None),
+    "network rm": ("networks", "rm", 1, None),
+    "network prune": ("networks", "prune", 0, 0),
+    "network connect": ("networks", "connect", 2, 2),
+    "network disconnect": ("networks", "disconnect", 2, 2),
+    "volume create": ("volumes", "create", 0, 1),
+    "volume ls": ("volumes", "ls", 0, 0),
+    "volume inspect": ("volumes", "inspect", 1, None),
+    "volume rm": ("volumes", "rm", 1, None),
+    "volume prune": ("volumes", "prune", 0, 0),
 }
 # help text key for `image ls` and friends (docker's own usage lines)
 ALIAS_HELP = {"image list": "image ls", "image remove": "image rm",
               "container list": "container ls", "container ps": "container ls",
-              "container remove": "container rm"}
+              "container remove": "container rm", "network list": "network ls",
+              "network remove": "network rm", "volume list": "volume ls",
+              "volume remove": "volume rm"}
 
 # docker's SetInterspersed(false): options after the first argument belong to it
 NOT_INTERSPERSED = {"top", "container top", "run", "container run", "create",
@@ -120,10 +146,11 @@ def _help_text(key: str) -> str:
 
 
 def description(text: str) -> str:
-    """The one-line description: the first line after the usage block."""
+    """The one-line description: the first line after the usage block (its first
+    sentence: cobra's Short where the Long adds more, as for ``volume rm``)."""
     lines = text.split("\n")
     i = lines.index("") if "" in lines else 1
-    return next((ln for ln in lines[i:] if ln.strip()), "")
+    return next((ln for ln in lines[i:] if ln.strip()), "").split(". ")[0]
 
 
 def _descriptions() -> dict[str, str]:
@@ -195,11 +222,12 @@ def run_command(ctx: Context, key: str, argv: list[str]) -> int:
     spec = COMMANDS.get(key) or SUB_ONLY.get(key)
     if spec is None:
         target = key.split(" ", 1)
-        spec = COMMANDS[MANAGEMENT[target[0]][1][target[1]]]
+        alias = MANAGEMENT[target[0]][1][target[1]]
+        spec = COMMANDS.get(alias) or SUB_ONLY[alias]
     module, func, lo, hi = spec
     options = [*flags.options_from_help(_help_text(key)), flags.Option("help", None, None)]
     if key.split(" ")[-1] in ("run", "create"):  # docker's hidden aliases
-        options += [flags.Option("net", None, "string"), flags.Option("net-alias", None, "list")]
+        options += [flags.Option("net", None, "network"), flags.Option("net-alias", None, "list")]
     try:
         parsed = flags.parse(argv, options, interspersed=key not in NOT_INTERSPERSED)
     except flags.FlagError as exc:

@@ -6,6 +6,8 @@ resource (docker-py's ``api/`` layout), thin methods that map one-to-one onto en
     images      list, pull, import, push, tag, remove, inspect, history, save, load, prune
     containers  create ... prune, logs, attach, archive
     exec        create, start, resize, inspect
+    networks    list, inspect, create, remove, connect, disconnect, prune
+    volumes     list, create, inspect, remove, prune
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from .containers import ContainersAPI
 from .errors import APIError, DaemonUnavailable, StreamError
 from .exec import ExecAPI
 from .images import ImagesAPI
+from .networks import NetworksAPI
 from .system import SystemAPI
 from .transport import API_VERSION, DEFAULT_HOST, Transport, default_host, parse_host
+from .volumes import VolumesAPI
 
 
-class Client(SystemAPI, ImagesAPI, ContainersAPI, ExecAPI):
+class Client(SystemAPI, ImagesAPI, ContainersAPI, ExecAPI, NetworksAPI,
+             VolumesAPI):
     def __init__(self, host: str | None = None, version: str = API_VERSION,
                  timeout: float | None = None) -> None:
         self.transport = Transport(host, version=version, timeout=timeout)

@@ -22,9 +22,13 @@ reached through the fd that lookup returned:
 Which root: a running (or paused) container's rootfs mount; for any other container its
 writable snapshot is mounted read-write in a private temporary directory for the
 operation, and the container's lock is held meanwhile so that it cannot start (and mount
-the same upper directory) under us. Volumes and bind mounts of the container are not
-looked into: a path at or under one of their destinations is refused (501), any other
-path is the container's own filesystem (Docker also walks its mounts). The files the
+the same upper directory) under us. A path at or under the destination of one of the
+container's volumes or directory bind mounts is looked up in that mount's host directory
+instead (the deepest such mount, matched lexically on the cleaned path), with the same
+``RESOLVE_IN_ROOT`` rule rooted at that directory: a symlink in a volume cannot lead out
+of the volume. Only that one mount is followed: a tar of ``/`` does not descend into
+mounts below it. A path under a tmpfs mount is refused (501): its files live only in
+the container's mount namespace. The files the
 engine bind-mounts over the rootfs (``/etc/hosts``, ``/etc/hostname``,
 ``/etc/resolv.conf``) are seen as the rootfs has them (empty mount targets).
 """
@@ -179,10 +183,22 @@ class Target:
 class ContainerFS:
     """One container's root, opened (``root_fd``) for in-root operations."""
 
-    def __init__(self, root_fd: int, root_path: str, container: str) -> None:
+    def __init__(self, root_fd: int, root_path: str, container: str,
+                 mount: tuple[str, int] | None = None) -> None:
         self.root_fd = root_fd
         self.root_path = root_path
         self.container = container
+        #: (destination without the leading "/", fd of its host directory)
+        self.mount = mount
+
+    def _locate(self, path: str) -> tuple[int, str, str]:
+        """(root fd, path in it, the mount's destination) for the clean in-container
+        path ``path`` ("a/b", no leading "/")."""
+        if self.mount is not None:
+            dest, fd = self.mount
+            if path == dest or path.startswith(dest + "/"):
+                return fd, path[len(dest):].lstrip("/"), dest
+        return self.root_fd, path, ""
 
     def _not_found(self, path: str) -> NotFound:
         return NotFound(f"Could not find the file {path} in container {self.container}")
@@ -198,16 +214,24 @@ class ContainerFS:
 
     def open_target(self, path: str) -> Target:
         req = parse_path(path)
+        full = "/".join(p for p in (req.parent, req.base) if p not in ("", "."))
+        root, rel, dest = self._locate(full)
         try:
-            if req.base in ("", "."):
-                fd = _openat2(self.root_fd, req.parent, os.O_RDONLY | os.O_DIRECTORY)
+            if req.base in ("", ".") or (dest and not rel):
+                # The directory itself (a mount's destination is its host directory).
+                if req.base not in ("", "."):
+                    req = PathRequest(req.path, full, "", req.name)
+                else:
+                    root, rel, _ = self._locate(req.parent)
+                fd = _openat2(root, rel, os.O_RDONLY | os.O_DIRECTORY)
                 try:
                     parent = os.dup(fd)
                 except BaseException:
                     os.close(fd)
                     raise
                 return Target(req, parent, "", os.fstat(fd), fd)
-            parent = _openat2(self.root_fd, req.parent, _O_PATH_DIR)
+            root, rel, _ = self._locate(req.parent)
+            parent = _openat2(root, rel, _O_PATH_DIR)
         except OSError as err:
             raise self._lookup_error(err, req.path) from None
         try:
@@ -228,21 +252,23 @@ class ContainerFS:
         """Where a symlink leads, as an absolute path in the container (or "")."""
         if not stat.S_ISLNK(target.st.st_mode):
             return ""
+        root_fd, rel, dest = self._locate(
+            "/".join(p for p in (target.req.parent, target.base) if p))
         try:
-            fd = _openat2(self.root_fd, "/".join(p for p in (target.req.parent, target.base)
-                                                 if p), os.O_PATH)
+            fd = _openat2(root_fd, rel, os.O_PATH)
         except OSError:
             # Dangling: Docker reports the resolved path anyway; the raw target is close.
             return os.readlink(target.base, dir_fd=target.parent_fd)
         try:
             host = os.readlink(f"/proc/self/fd/{fd}")
-            root = os.readlink(f"/proc/self/fd/{self.root_fd}")
+            root = os.readlink(f"/proc/self/fd/{root_fd}")
         finally:
             os.close(fd)
+        prefix = "/" + dest if dest else ""
         if host == root:
-            return "/"
+            return prefix or "/"
         if host.startswith(root.rstrip("/") + "/"):
-            return host[len(root.rstrip("/")):]
+            return prefix + host[len(root.rstrip("/")):]
         return os.readlink(target.base, dir_fd=target.parent_fd)
 
     def stat(self, path: str) -> dict[str, Any]:
@@ -278,9 +304,10 @@ class ContainerFS:
         from dockyard.store.archive.extract import extract_layer
 
         req = parse_path(path)
+        root, rel, _ = self._locate("/".join(p for p in (req.parent, req.base)
+                                             if p not in ("", ".")))
         try:
-            fd = _openat2(self.root_fd, "/".join(p for p in (req.parent, req.base)
-                                                 if p not in ("", ".")), _O_PATH_DIR)
+            fd = _openat2(root, rel, _O_PATH_DIR)
         except OSError as err:
             if err.errno == errno.ENOTDIR:
                 raise InvalidParameter("extraction point is not a directory") from None
@@ -392,23 +419,32 @@ class NotSupported(EngineError):
     status = 501
 
 
-def _check_not_in_mounts(rec: dict[str, Any], path: str) -> None:
-    """Volumes, binds and tmpfs of the container are not looked into yet: refuse a path
-    at or under one of their destinations (lexically) rather than use the directory the
-    mount hides in the container's own filesystem."""
-    from . import spec
-
+def mount_for(rec: dict[str, Any], path: str) -> dict[str, Any] | None:
+    """The container's deepest mount point at or above ``path`` (lexically), or None.
+    A tmpfs there is refused: its files exist only inside the container."""
     req = parse_path(path)
     wanted = "/" + "/".join(p for p in (req.parent, req.base) if p not in ("", "."))
     try:
-        mounts = spec.user_mounts(rec.get("HostConfig") or {})
+        points = rec.get("MountPoints")
+        if points is None:
+            from . import spec
+
+            points = spec.user_mounts(rec.get("HostConfig") or {})
     except EngineError:
-        return
-    for m in mounts:
+        return None
+    best = None
+    for m in points:
         dest = "/" + "/".join(p for p in m["Destination"].split("/") if p not in ("", "."))
-        if wanted == dest or wanted.startswith(dest.rstrip("/") + "/"):
-            raise NotSupported(f"{path}: copying into or out of the container's mount at "
-                               f"{m['Destination']} is not supported yet")
+        under = wanted == dest or wanted.startswith(dest.rstrip("/") + "/")
+        if under and (best is None or len(dest) > len(best[0])):
+            best = (dest, m)
+    if best is None:
+        return None
+    m = best[1]
+    if m["Type"] == "tmpfs":
+        raise NotSupported(f"{path}: copying into or out of the container's tmpfs mount at "
+                           f"{m['Destination']} is not supported")
+    return {**m, "Destination": best[0]}
 
 
 class ContainerFiles:
@@ -425,11 +461,47 @@ class ContainerFiles:
     async def root(self, ref: str, *, writable: bool = True,
                    path: str | None = None) -> AsyncIterator[ContainerFS]:
         """The container's root, open for the duration of the block (``path``: the
-        path the operation is about, refused when under one of the container's mounts)."""
+        path the operation is about; when it is in a volume or bind mount, that mount's
+        directory is opened too and lookups under its destination go there)."""
         _check_openat2()
         live = self.engine._get(ref)
-        if path is not None:
-            _check_not_in_mounts(live.rec, path)
+        mp = mount_for(live.rec, path) if path is not None else None
+        if mp is None:
+            async with self._root(live, writable, ref) as fs:
+                yield fs
+            return
+        async with self._mount_root(live, mp) as mount, self._root(live, writable, ref) as fs:
+            fs.mount = mount
+            yield fs
+
+    @contextlib.asynccontextmanager
+    async def _mount_root(self, live: Any, mp: dict[str, Any]
+                          ) -> AsyncIterator[tuple[str, int]]:
+        """The host directory of a volume or bind mount, open; a volume is held (mounted
+        if it has driver options) for the duration."""
+        user = f"cp-{os.urandom(8).hex()}"
+        volumes = self.engine.volumes
+        if mp["Type"] == "volume":
+            source = await asyncio.to_thread(volumes.acquire, mp["Name"], user)
+        else:
+            source = mp["Source"]
+        try:
+            try:
+                fd = os.open(source, _O_PATH_DIR)
+            except OSError as err:
+                raise NotSupported(f"{mp['Destination']}: copying into or out of a mount "
+                                   f"whose source is not a directory is not supported: "
+                                   f"{err.strerror}") from None
+            try:
+                yield mp["Destination"].lstrip("/"), fd
+            finally:
+                os.close(fd)
+        finally:
+            if mp["Type"] == "volume":
+                await asyncio.to_thread(volumes.store.release, mp["Name"], user)
+
+    @contextlib.asynccontextmanager
+    async def _root(self, live: Any, writable: bool, ref: str) -> AsyncIterator[ContainerFS]:
         rootfs = self.engine.rootfs(live.id)
         async with live.lock:
             root_fd = -1
@@ -494,7 +566,10 @@ class ContainerFiles:
                           no_overwrite_dir_non_dir: bool = False,
                           copy_uid_gid: bool = False) -> None:
         live = self.engine._get(ref)
-        if live.rec["HostConfig"].get("ReadonlyRootfs"):
+        mp = mount_for(live.rec, path)
+        if mp is not None and not mp.get("RW", True):
+            raise InvalidParameter("mounted volume is marked read-only")
+        if mp is None and live.rec["HostConfig"].get("ReadonlyRootfs"):
             raise InvalidParameter("container rootfs is marked read-only")
         async with self.root(ref, path=path) as fs:
             owner = None

@@ -7,8 +7,9 @@ outlives the daemon and is re-adopted by ``restore()``. Lifecycle rules are in
 state.py; OCI spec generation in spec.py; the shim in shim.py.
 
 Every public method is a coroutine; blocking work runs in ``asyncio.to_thread``.
-The daemon never forks a container itself: the shim is started with subprocess
-(fork+exec at once) and does the forking in its own single-threaded process.
+The daemon never forks a container itself: shims are forked by the shim fork server
+(shimserver.py, started with subprocess: fork+exec at once), a single-threaded process
+that does the forking.
 """
 
 from __future__ import annotations
@@ -51,10 +52,14 @@ class EngineConfig:
     log_max_file: int = 1
     python: str = sys.executable
     default_stop_timeout: int = 10
-    #: network hook: (container id, HostConfig) -> netns path or None (bridge later)
+    #: network hook: (container id, record) -> netns path or None (the host's)
     netns_for: Callable[[str, dict[str, Any]], str | None] | None = None
     #: network hook: undo netns_for (the container exited, failed to start or is removed)
     release_network: Callable[[str], None] | None = None
+    #: network hook at create: (id, name, HostConfig, NetworkingConfig); raises on bad input
+    register_network: Callable[[str, str, dict[str, Any], Any], None] | None = None
+    #: network hook at remove: drop what register_network recorded
+    forget_network: Callable[[str], None] | None = None
     #: (record, network mode) -> {"hosts", "resolv.conf", "hostname"} texts, or None for
     #: the engine's own generic files
     etc_files: Callable[[dict[str, Any], str], dict[str, str] | None] | None = None
@@ -141,7 +146,11 @@ class ContainerEngine:
         self._tasks: set[asyncio.Task] = set()
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self._execs: Any = None  # ExecManager, made on first use (see execs)
+        self._shim_server: Any = None  # shimserver.ShimServer, started on first use
         self._health: dict[str, _health.HealthMonitor] = {}  # by container ID
+        from .volumes import VolumeService
+
+        self.volumes = VolumeService(self)
         for path in (os.path.join(self.data_root, "containers"),
                      os.path.join(self.exec_root, "containers"), self.runtime_root):
             os.makedirs(path, mode=0o711, exist_ok=True)
@@ -152,6 +161,8 @@ class ContainerEngine:
         """An engine with its containers loaded and re-adopted (see restore())."""
         engine = cls(data_root, exec_root, image_store, config)
         await engine.restore()
+        # Started now, so that the first container does not wait for its imports.
+        engine._shim_launcher().start()
         return engine
 
     @property
@@ -258,7 +269,7 @@ class ContainerEngine:
             raise InvalidParameter("config must be an object")
         config = copy.deepcopy(config)
         nested = config.pop("HostConfig", None)
-        config.pop("NetworkingConfig", None)
+        networking = config.pop("NetworkingConfig", None)
         host_config = copy.deepcopy(host_config or nested or {})
         image_name = config.get("Image") or ""
         if not image_name:
@@ -304,16 +315,25 @@ class ContainerEngine:
             "SnapshotKey": f"container-{cid}", "RestartCount": 0,
             "HasBeenStartedBefore": False, "HasBeenManuallyStopped": False,
             "Driver": self._driver(),
-            "State": _initial_state(),
+            "State": _initial_state(), "MountPoints": [],
         }
+        if networking:
+            rec["NetworkingConfig"] = networking
         live = _Live(rec)
         # The name is claimed before any await that could let another create in.
         self._live[cid] = live
+        made: list[str] = []
         try:
+            if self.config.register_network is not None:
+                await asyncio.to_thread(self.config.register_network, cid, full, host_config,
+                                        networking)
+            rec["MountPoints"], made = await asyncio.to_thread(
+                self.volumes.prepare, cid, config, host_config, image_cfg)
             await asyncio.to_thread(self._create_files, live, image)
         except BaseException:
             self._live.pop(cid, None)
             await asyncio.to_thread(self._remove_files, rec)
+            await asyncio.to_thread(self.volumes.abandon, cid, made, rec["MountPoints"])
             raise
         self._emit(live, "create")
         return {"Id": cid, "Warnings": []}
@@ -380,6 +400,9 @@ class ContainerEngine:
     def _remove_files(self, rec: dict[str, Any]) -> None:
         cid = rec["ID"]
         self._release_network(cid)
+        if self.config.forget_network is not None:
+            with contextlib.suppress(Exception):
+                self.config.forget_network(cid)
         self._unmount_rootfs(cid)
         with contextlib.suppress(Exception):
             self.images.snapshots.remove(rec["SnapshotKey"])
@@ -394,7 +417,17 @@ class ContainerEngine:
         async with live.lock:
             check("start", live.name, live.state)
             live.rec["HasBeenManuallyStopped"] = False
-            await self._start_locked(live)
+            try:
+                await self._start_locked(live)
+                return
+            except EngineError as err:
+                failure = err
+        # As moby: a --rm container that failed to start is removed (`docker run --rm`
+        # waits for that before it exits 125/126/127).
+        if live.rec["HostConfig"].get("AutoRemove"):
+            with contextlib.suppress(EngineError):
+                await self.remove(live.id, force=True)
+        raise failure
 
     async def _start_locked(self, live: _Live) -> None:
         try:
@@ -459,7 +492,7 @@ class ContainerEngine:
                                    f"{other.id}")
                 netns = f"/proc/{other.rec['State']['Pid']}/ns/net"
             elif mode not in ("none", "host") and self.config.netns_for is not None:
-                netns = self.config.netns_for(cid, hc)
+                netns = self.config.netns_for(cid, rec)
             seccomp_profile = None
             for opt in hc.get("SecurityOpt") or []:
                 key, _, value = opt.partition("=")
@@ -478,7 +511,8 @@ class ContainerEngine:
                 image_config={},
                 rootfs=rootfs, container_dir=cdir, passwd=passwd, group=group,
                 netns_path=netns, cgroup_parent=self.config.cgroup_parent,
-                seccomp_profile=seccomp_profile))
+                seccomp_profile=seccomp_profile,
+                mounts=self.volumes.setup(rec, rootfs)))
             tmp = os.path.join(cdir, "config.json.tmp")
             with open(tmp, "w") as f:
                 f.write(_spec.dumps(oci))
@@ -486,6 +520,7 @@ class ContainerEngine:
             return self._launch_shim(rec)
         except BaseException:
             self._release_network(cid)
+            self.volumes.teardown(rec)
             self._unmount_rootfs(cid)
             raise
 
@@ -523,31 +558,22 @@ class ContainerEngine:
     def _launch_shim(self, rec: dict[str, Any]) -> dict[str, Any]:
         cid = rec["ID"]
         cfg, hc = rec["Config"], rec["HostConfig"]
-        argv = [self.config.python, "-I", "-m", "dockyard.engine.shim", "--id", cid,
-                "--bundle", self.container_dir(cid), "--runtime-root", self.runtime_root,
-                "--state-dir", self.state_dir(cid)]
+        args: dict[str, Any] = {
+            "id": cid, "bundle": self.container_dir(cid), "runtime_root": self.runtime_root,
+            "state_dir": self.state_dir(cid), "tty": bool(cfg.get("Tty")),
+            "stdin": bool(cfg.get("OpenStdin")), "stdin_once": bool(cfg.get("StdinOnce"))}
         log_path = _logdrivers.log_path(self.container_dir(cid), cid, hc)
         if log_path:
             os.makedirs(os.path.dirname(log_path), mode=0o700, exist_ok=True)
             max_size, max_file = _logdrivers.rotation(hc, self.config.log_max_size,
                                                       self.config.log_max_file)
-            argv += ["--log-path", log_path, "--log-max-size", str(max_size),
-                     "--log-max-file", str(max_file)]
-        if cfg.get("Tty"):
-            argv.append("--tty")
-        if cfg.get("OpenStdin"):
-            argv.append("--stdin")
-        if cfg.get("StdinOnce"):
-            argv.append("--stdin-once")
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, close_fds=True, cwd="/",
-                                start_new_session=True)
+            args.update(log_path=log_path, log_max_size=max_size, log_max_file=max_file)
         try:
-            out, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            out = self._shim_launcher().launch(args)
+        except TimeoutError:
             raise EngineError("timed out starting the container's shim") from None
+        except OSError as err:
+            raise EngineError(f"cannot start the container's shim: {err}") from None
         try:
             report = json.loads(out.decode().strip().splitlines()[-1])
         except (ValueError, IndexError):
@@ -563,6 +589,13 @@ class ContainerEngine:
             raise EngineError(message)
         with open(os.path.join(self.state_dir(cid), SHIM_FILE)) as f:
             return json.load(f)
+
+    def _shim_launcher(self) -> Any:
+        if self._shim_server is None:
+            from .shimserver import ShimServer
+
+            self._shim_server = ShimServer(self.config.python)
+        return self._shim_server
 
     def _unmount_rootfs(self, cid: str) -> None:
         from dockyard.store.mounts import unmount
@@ -646,6 +679,9 @@ class ContainerEngine:
             Container(self.runtime_root, cid).delete(force=True)
         self._release_network(cid)
         self._unmount_rootfs(cid)
+        live = self._live.get(cid)
+        if live is not None:
+            self.volumes.teardown(live.rec)
 
     async def _after_exit(self, live: _Live) -> None:
         rec = live.rec
@@ -836,6 +872,8 @@ class ContainerEngine:
                 await self._persist(live)
                 raise EngineError(f"unable to remove container {live.id}: {err}") from err
             self._live.pop(live.id, None)
+            await asyncio.to_thread(self.volumes.forget, live.rec,
+                                    volumes or bool(live.rec["HostConfig"].get("AutoRemove")))
             if self._execs is not None:
                 self._execs.forget_container(live.id)
         self._emit(live, "destroy")
@@ -948,15 +986,36 @@ class ContainerEngine:
 
     async def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
         live = self._get(ref)
-        return self._inspect(live)
+        info = self._inspect(live)
+        if size:
+            info["SizeRw"], info["SizeRootFs"] = await asyncio.to_thread(self.sizes, live.id)
+        return info
+
+    def sizes(self, ref: str) -> tuple[int, int]:
+        """``(SizeRw, SizeRootFs)``: the bytes of the writable layer, and those plus the
+        image's layers (blocking: walks the writable layer)."""
+        live = self._get(ref)
+        snaps = self.images.snapshots
+        chain = snaps.metadata.snapshot_chain(live.rec["SnapshotKey"])
+        if not chain:
+            return 0, 0
+        total = 0
+        rw = 0
+        for i, snap in enumerate(chain):
+            try:
+                used = snaps.usage(snap.key).size
+            except Exception:  # removed meanwhile
+                used = 0
+            total += used
+            if i == 0:
+                rw = used
+        return rw, total
 
     def _inspect(self, live: _Live) -> dict[str, Any]:
         rec = live.rec
         st = dict(rec["State"])
         hc = copy.deepcopy(rec["HostConfig"])
-        mounts = [{"Type": m["Type"], "Source": m["Source"], "Destination": m["Destination"],
-                   "Mode": m["Mode"], "RW": m["RW"], "Propagation": m["Propagation"]}
-                  for m in _spec.user_mounts(hc)]
+        mounts = self.volumes.inspect_mounts(rec)
         cid = rec["ID"]
         return {
             "Id": cid, "Created": rec["Created"], "Path": rec["Path"], "Args": rec["Args"],
@@ -1053,6 +1112,11 @@ class ContainerEngine:
                     else "none"
                 if status not in values:
                     return False
+            elif key == "volume":
+                points = rec.get("MountPoints") or []
+                if not any(v in (mp.get("Name"), mp.get("Destination"), mp.get("Source"))
+                           for v in values for mp in points):
+                    return False
             elif key in ("network", "volume", "publish", "expose", "isolation",
                          "is-task"):
                 continue  # not tracked yet: no container matches is wrong, all is closer
@@ -1078,10 +1142,7 @@ class ContainerEngine:
             "State": live.state.value, "Status": human_status(rec["State"]),
             "HostConfig": {"NetworkMode": rec["HostConfig"].get("NetworkMode", "default")},
             "NetworkSettings": {"Networks": {}},
-            "Mounts": [{"Type": m["Type"], "Source": m["Source"],
-                        "Destination": m["Destination"], "Mode": m["Mode"], "RW": m["RW"],
-                        "Propagation": m["Propagation"]}
-                       for m in _spec.user_mounts(rec["HostConfig"])],
+            "Mounts": self.volumes.inspect_mounts(rec),
         }
 
     # --- logs, top ---------------------------------------------------------------
@@ -1100,9 +1161,17 @@ class ContainerEngine:
         if stderr:
             streams.add("stderr")
         cursor = _LogCursor(path)
+        n_tail = -1 if tail in ("all", "", None) else int(tail)
+        if not (since_ns or until_ns or timestamps) and n_tail < 0:
+            # The whole log as it is: decoded in bulk, many lines per entry.
+            try:
+                async for item in self._logs_bulk(live, cursor, streams, follow):
+                    yield item
+            finally:
+                cursor.close()
+            return
         try:
             entries = await asyncio.to_thread(cursor.initial)
-            n_tail = -1 if tail in ("all", "", None) else int(tail)
             if n_tail >= 0:
                 entries = entries[len(entries) - n_tail:] if n_tail else []
             for entry in entries:
@@ -1127,6 +1196,31 @@ class ContainerEngine:
                     await asyncio.sleep(0.1)
         finally:
             cursor.close()
+
+    async def _logs_bulk(self, live: _Live, cursor: _LogCursor, streams: set[str],
+                         follow: bool) -> AsyncIterator[LogEntry]:
+        from .jsonlog import decode_records
+
+        for name in await asyncio.to_thread(cursor.open_raw):
+            blob = await asyncio.to_thread(_read_file, name)
+            for stream, data in decode_records(blob, streams):
+                yield LogEntry(stream, data, "")
+        # Without follow: what the log held when asked, not what a busy container
+        # writes while we read.
+        stop = -1 if follow or cursor.file is None else os.fstat(cursor.file.fileno()).st_size
+        done = 0
+        while True:
+            running = live.state in (State.RUNNING, State.PAUSED, State.RESTARTING)
+            blob = await asyncio.to_thread(cursor.more_raw)
+            done += len(blob)
+            for stream, data in decode_records(blob, streams):
+                yield LogEntry(stream, data, "")
+            if not follow and (not blob or done >= stop):
+                return
+            if not blob:
+                if not running or self._live.get(live.id) is not live:
+                    return
+                await asyncio.sleep(0.1)
 
     async def top(self, ref: str, ps_args: str = "-ef") -> dict[str, Any]:
         live = self._get(ref)
@@ -1171,6 +1265,7 @@ class ContainerEngine:
                                         Pid=info["pid"])
                     _health.begin(self, live, self._health)
                     await self._persist(live)
+                    await asyncio.to_thread(self.volumes.adopt, rec)
                     self._watch(live, info)
                     continue
                 async with live.lock:
@@ -1189,6 +1284,7 @@ class ContainerEngine:
             async with live.lock:
                 with contextlib.suppress(EngineError):
                     await self._start_locked(live)
+        await asyncio.to_thread(self.volumes.store.settle)
         self._restored = True
 
     def _alive_shim(self, cid: str) -> dict[str, Any] | None:
@@ -1227,6 +1323,9 @@ class ContainerEngine:
             for fut in live.exit_waiters + live.remove_waiters:
                 fut.cancel()
         self._live.clear()
+        if self._shim_server is not None:
+            await asyncio.to_thread(self._shim_server.close)
+            self._shim_server = None
 
     def ids(self) -> list[str]:
         return list(self._live)
@@ -1463,9 +1562,50 @@ class _LogCursor:
                 out += self._lines()
         return out
 
+    def open_raw(self) -> list[str]:
+        """Open the newest file; the rotated ones, oldest first (for bulk reads)."""
+        self._open()
+        return log_files(self.path)[:-1]
+
+    def _raw(self, limit: int) -> bytes:
+        if self.file is None:
+            return b""
+        self.buf += self.file.read(limit)
+        end = self.buf.rfind(b"\n") + 1
+        blob, self.buf = self.buf[:end], self.buf[end:]
+        return blob
+
+    def more_raw(self, limit: int = 4 << 20) -> bytes:
+        """Complete records from where the last read ended, across a rotation."""
+        if self.file is None:
+            self._open()
+            return self._raw(limit)
+        out = self._raw(limit)
+        if not out:
+            try:
+                rotated = os.stat(self.path).st_ino != os.fstat(self.file.fileno()).st_ino
+            except FileNotFoundError:
+                rotated = False
+            if rotated:
+                out = self._raw(-1)  # whatever reached the old file before the rename
+                self.file.close()
+                self.buf = b""
+                self._open()
+                out += self._raw(limit)
+        return out
+
     def close(self) -> None:
         if self.file is not None:
             self.file.close()
+
+
+def _read_file(name: str) -> bytes:
+    try:
+        with open(name, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return b""
+    return data[: data.rfind(b"\n") + 1]
 
 
 def read_entries_of(name: str) -> list[dict[str, Any]]:

@@ -258,8 +258,22 @@ class ExecManager:
         config = ExecConfig.from_json(body)
         live = self._check_container(container)
         exec_id = secrets.token_hex(32)
-        self._records[exec_id] = ExecRecord(exec_id, live.id, config)
+        rec = ExecRecord(exec_id, live.id, config)
+        self._records[exec_id] = rec
+        self.emit(rec, "exec_create")
         return exec_id
+
+    def emit(self, rec: ExecRecord, action: str, **extra: str) -> None:
+        """moby's exec events on the container: ``exec_create: CMD ARGS`` and
+        ``exec_start: CMD ARGS`` (the command in the action), ``exec_die`` (with
+        ``exitCode``), ``exec_detach``; each with ``execID``."""
+        live = self.engine._live.get(rec.container_id)
+        if live is None:
+            return
+        if action in ("exec_create", "exec_start"):
+            cmd = rec.config.cmd
+            action = f"{action}: {cmd[0]} {' '.join(cmd[1:])}"
+        self.engine._emit(live, action, execID=rec.id, **extra)
 
     def inspect(self, exec_id: str) -> dict[str, Any]:
         return self.get(exec_id).inspect()
@@ -284,6 +298,7 @@ class ExecManager:
         live = self.engine._get(rec.container_id)
         rec.started = True
         rec.running = True
+        self.emit(rec, "exec_start")
         size = console_size or rec.config.console_size
         try:
             process = await asyncio.to_thread(self._process_spec, live, rec.config, size)
@@ -375,6 +390,7 @@ class ExecManager:
             # The exit code first: a client reading EOF inspects the exec straight away.
             rec.exit_code = 255 if code is None else code
             rec.running = False
+            self.emit(rec, "exec_die", exitCode=str(rec.exit_code))
             if not session.done.done():
                 session.done.set_result(rec.exit_code)
             await session._deliver(None)

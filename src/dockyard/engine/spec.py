@@ -51,6 +51,8 @@ class SpecInputs:
     cgroup_parent: str = "dockyard"
     seccomp_profile: dict[str, Any] | None = None  # parsed file for seccomp=<file>
     init_path: str | None = None  # host binary for Init; default host_init()
+    #: resolved mount points (volumes with their host paths); None: parse the HostConfig
+    mounts: list[dict[str, Any]] | None = None
 
 
 # --- command, env, user ---------------------------------------------------------------
@@ -430,77 +432,40 @@ def _devices(linux: dict[str, Any], devices: list[dict[str, Any]], privileged: b
 
 
 def parse_bind(spec: str) -> dict[str, Any]:
-    """``/host:/ctr[:opts]`` -> a Docker Mounts-like dict (Type bind)."""
-    parts = spec.split(":")
-    if len(parts) == 2:
-        src, dst, opts = parts[0], parts[1], ""
-    elif len(parts) == 3:
-        src, dst, opts = parts
-    else:
-        raise InvalidParameter(f"invalid volume specification: '{spec}'")
-    if not src.startswith("/"):
-        raise InvalidParameter(
-            f"invalid volume specification: '{spec}': named volumes are not supported yet")
-    if not dst.startswith("/"):
-        raise InvalidParameter(
-            f"invalid volume specification: '{spec}': invalid mount config for type "
-            f"\"bind\": invalid mount path: '{dst}' mount path must be absolute")
-    options = [o for o in opts.split(",") if o]
-    for o in options:
-        if o not in ("ro", "rw", "z", "Z", "shared", "rshared", "slave", "rslave",
-                     "private", "rprivate", "nocopy"):
-            raise InvalidParameter(f"invalid mode: {o}")
-    return {"Type": "bind", "Source": src, "Destination": dst,
-            "RW": "ro" not in options, "Mode": opts,
-            "Propagation": next((o for o in options if "shared" in o or "slave" in o
-                                 or "private" in o), "rprivate")}
+    """``/host:/ctr[:opts]`` or ``volume:/ctr[:opts]`` -> a mount point
+    (see volume.mountspec)."""
+    from dockyard.volume.mountspec import parse_bind as _parse
+
+    from .volumes import translated
+
+    with translated():
+        return _parse(spec)
 
 
 def user_mounts(hc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Binds, Mounts and Tmpfs of a HostConfig, as inspect's ``Mounts`` entries."""
-    out = [parse_bind(b) for b in hc.get("Binds") or []]
-    for m in hc.get("Mounts") or []:
-        kind = m.get("Type", "")
-        target = m.get("Target") or m.get("Destination") or ""
-        if not target.startswith("/"):
-            raise InvalidParameter(f"invalid mount config: mount path must be absolute: "
-                                   f"{target!r}")
-        if kind == "bind":
-            source = m.get("Source", "")
-            if not source.startswith("/"):
-                raise InvalidParameter("invalid mount config for type \"bind\": "
-                                       "invalid mount path")
-            prop = (m.get("BindOptions") or {}).get("Propagation") or "rprivate"
-            out.append({"Type": "bind", "Source": source, "Destination": target,
-                        "RW": not m.get("ReadOnly"), "Mode": "", "Propagation": prop})
-        elif kind == "tmpfs":
-            opts = m.get("TmpfsOptions") or {}
-            options = []
-            if opts.get("SizeBytes"):
-                options.append(f"size={int(opts['SizeBytes'])}")
-            if opts.get("Mode"):
-                options.append(f"mode={int(opts['Mode']):o}")
-            out.append({"Type": "tmpfs", "Source": "", "Destination": target,
-                        "RW": not m.get("ReadOnly"), "Mode": ",".join(options),
-                        "Propagation": ""})
-        else:
-            raise InvalidParameter(f"mount type {kind!r} is not supported")
-    for target, options in (hc.get("Tmpfs") or {}).items():
-        out.append({"Type": "tmpfs", "Source": "", "Destination": target, "RW": True,
-                    "Mode": options, "Propagation": ""})
-    seen = set()
-    for m in out:
-        if m["Destination"] in seen:
-            raise InvalidParameter(f"Duplicate mount point: {m['Destination']}")
-        seen.add(m["Destination"])
-    return out
+    """Binds, Mounts and Tmpfs of a HostConfig, validated, as mount points (volumes not
+    resolved yet: the engine's volume service does that at create)."""
+    from dockyard.volume.mountspec import plan
+
+    from .volumes import translated
+
+    with translated():
+        return plan(hc)
 
 
 def _mounts(base: list[dict[str, Any]], inp: SpecInputs, hc: dict[str, Any],
             network_mode: str) -> list[dict[str, Any]]:
-    user = user_mounts(hc)
+    user = inp.mounts if inp.mounts is not None else user_mounts(hc)
     targets = {m["Destination"] for m in user}
     mounts = [m for m in base if m["destination"] not in targets]
+    ours = _our_mounts(inp, hc, user, targets)
+    # Parents before children (Docker sorts by depth): /etc/hosts lands on a volume at /etc.
+    return mounts + sorted(ours, key=lambda m: m["destination"].rstrip("/").count("/"))
+
+
+def _our_mounts(inp: SpecInputs, hc: dict[str, Any], user: list[dict[str, Any]],
+                targets: set[str]) -> list[dict[str, Any]]:
+    mounts: list[dict[str, Any]] = []
     if hc.get("Init"):
         mounts.append({"destination": INIT_PATH, "type": "bind",
                        "source": inp.init_path or host_init(),
@@ -517,7 +482,9 @@ def _mounts(base: list[dict[str, Any]], inp: SpecInputs, hc: dict[str, Any],
                            "source": os.path.join(inp.container_dir, name),
                            "options": options})
     for m in user:
-        if m["Type"] == "bind":
+        if m["Type"] == "volume" and not m.get("Source"):
+            continue  # not resolved to a host path (only pure callers get here)
+        if m["Type"] in ("bind", "volume"):
             options = ["rbind", m["Propagation"] or "rprivate"]
             if not m["RW"]:
                 options.append("ro")

@@ -3,7 +3,6 @@ unpause, top."""
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import UTC
 from typing import Any
@@ -21,20 +20,10 @@ PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
 
 
 def display_ports(ports: list[dict[str, Any]] | None) -> str:
-    """``0.0.0.0:8080->80/tcp, 443/tcp`` (docker's DisplayablePorts, without ranges)."""
-    out: list[str] = []
-    for p in sorted(ports or [], key=lambda p: (p.get("PrivatePort", 0), p.get("Type", ""),
-                                                 p.get("IP", ""))):
-        private = f"{p.get('PrivatePort', '')}/{p.get('Type', 'tcp')}"
-        if p.get("PublicPort"):
-            ip = p.get("IP") or "0.0.0.0"
-            host = f"[{ip}]" if ":" in ip else ip
-            text = f"{host}:{p['PublicPort']}->{private}"
-        else:
-            text = private
-        if text not in out:
-            out.append(text)
-    return ", ".join(out)
+    """``0.0.0.0:8080->80/tcp, 443-444/tcp`` (docker's DisplayablePorts)."""
+    from ..netopts import display_ports as displayable
+
+    return displayable(ports)
 
 
 def container_row(c: dict[str, Any], trunc: bool = True, now: float | None = None) -> fmt.Row:
@@ -235,12 +224,16 @@ def _start_attached(ctx: Context, opts: Parsed) -> int:
     config = info.get("Config") or {}
     tty = bool(config.get("Tty"))
     want_stdin = bool(opts.interactive and config.get("OpenStdin"))
-    conn = ctx.client.attach(name, stdin=want_stdin, detach_keys=opts.detach_keys, tty=tty)
+    from .run import StdinPump, detach_sequence
+
+    keys = ctx.detach_keys(opts.detach_keys)
+    conn = ctx.client.attach(name, stdin=want_stdin, detach_keys=keys, tty=tty)
     restore = _raw_terminal(ctx.stdin) if tty and want_stdin else None
+    pump = StdinPump(ctx, conn, detach_sequence(keys) if tty else None)
     try:
         with conn:
             if want_stdin:
-                threading.Thread(target=_pump_stdin, args=(ctx, conn), daemon=True).start()
+                pump.start()
             ctx.client.start(name)
             if tty:
                 _resize(ctx, name)
@@ -249,6 +242,8 @@ def _start_attached(ctx: Context, opts: Parsed) -> int:
     finally:
         if restore is not None:
             restore()
+    if pump.detached:
+        return 0  # as run: the container keeps running
     result = ctx.client.wait(name) or {}
     return int(result.get("StatusCode") or 0)
 
@@ -261,7 +256,8 @@ def _raw_terminal(stdin: Any) -> Any:
         import termios
         import tty as ttymod
         saved = termios.tcgetattr(fd)
-        ttymod.setraw(fd)
+        # TCSANOW: keys typed before the attach are kept (setraw's default flushes them)
+        ttymod.setraw(fd, termios.TCSANOW)
     except (AttributeError, OSError, ValueError):
         return None
     return lambda: termios.tcsetattr(fd, termios.TCSADRAIN, saved)
@@ -277,18 +273,3 @@ def _resize(ctx: Context, name: str) -> None:
             ctx.client.resize(name, size.lines, size.columns)
         except APIError:
             pass
-
-
-def _pump_stdin(ctx: Context, conn: Any) -> None:
-    src = getattr(ctx.stdin, "buffer", ctx.stdin)
-    try:
-        while True:
-            data = src.read1(65536) if hasattr(src, "read1") else src.read(65536)
-            if not data:
-                break
-            conn.send(data if isinstance(data, bytes) else data.encode())
-    except OSError:
-        pass
-    finally:
-        conn.close_stdin()
-

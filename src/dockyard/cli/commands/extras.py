@@ -225,37 +225,24 @@ def _copy_to(ctx: Context, opts: Parsed, src: str, container: str, dest: str) ->
 
 
 def port(ctx: Context, opts: Parsed) -> int:
+    """docker's runPort: all mappings, or the host addresses of one container port."""
+    from ..netopts import port_lines
+
     name = opts.args[0]
+    want = opts.args[1] if len(opts.args) > 1 else None
+    if want is not None:
+        number = want.partition("/")[0]
+        if not number.isdigit() or int(number) > 0xFFFF:
+            why = "value out of range" if number.isdigit() else "invalid syntax"
+            raise CLIError(f'Error: invalid port ({number}): strconv.ParseUint: parsing '
+                           f'"{number}": {why}')
     info = ctx.client.inspect_container(name)
-    ports = ((info.get("NetworkSettings") or {}).get("Ports")) or {}
-    if len(opts.args) > 1:
-        want = opts.args[1]
-        key = want if "/" in want else want + "/tcp"
-        bindings = ports.get(key)
-        if not bindings:
-            raise CLIError(f"Error: No public port '{key}' published for {name}")
-        for b in bindings:
-            ctx.stdout.write(_host_port(b) + "\n")
-        return 0
-    lines = []
-    for key in sorted(ports, key=_port_sort):
-        for b in ports[key] or []:
-            lines.append(f"{key} -> {_host_port(b)}")
+    lines = port_lines((info.get("NetworkSettings") or {}).get("Ports"), want)
+    if want is not None and not lines:
+        raise CLIError(f"Error: No public port '{want}' published for {name}")
     for line in lines:
         ctx.stdout.write(line + "\n")
     return 0
-
-
-def _port_sort(key: str) -> tuple[int, str]:
-    number, _, proto = key.partition("/")
-    return (int(number) if number.isdigit() else 0, proto)
-
-
-def _host_port(binding: dict[str, Any]) -> str:
-    ip = binding.get("HostIp") or "0.0.0.0"
-    if ":" in ip:
-        ip = f"[{ip}]"
-    return f"{ip}:{binding.get('HostPort', '')}"
 
 
 def diff(ctx: Context, opts: Parsed) -> int:
@@ -486,6 +473,21 @@ def _prune_containers(ctx: Context, filters: dict[str, list[str]]) -> int:
     return int(report.get("SpaceReclaimed") or 0)
 
 
+def _prune_networks(ctx: Context, filters: dict[str, list[str]]) -> None:
+    report = ctx.client.prune_networks(filters) or {}
+    deleted = report.get("NetworksDeleted") or []
+    if deleted:
+        ctx.stdout.write("Deleted Networks:\n" + "".join(f"{n}\n" for n in deleted) + "\n")
+
+
+def _prune_volumes(ctx: Context, filters: dict[str, list[str]]) -> int:
+    report = ctx.client.prune_volumes(filters) or {}
+    deleted = report.get("VolumesDeleted") or []
+    if deleted:
+        ctx.stdout.write("Deleted Volumes:\n" + "".join(f"{v}\n" for v in deleted) + "\n")
+    return int(report.get("SpaceReclaimed") or 0)
+
+
 def _prune_images(ctx: Context, filters: dict[str, list[str]], all_images: bool) -> int:
     filters = dict(filters)
     filters["dangling"] = ["false" if all_images else "true"]
@@ -534,7 +536,11 @@ def system_prune(ctx: Context, opts: Parsed) -> int:
         if not _confirm(ctx, warning):
             return 0
     filters = parse_filters(opts.filter)
+    # docker's order: containers first, so that what they held becomes unused
     space = _prune_containers(ctx, filters)
+    _prune_networks(ctx, filters)
+    if opts.volumes:
+        space += _prune_volumes(ctx, filters)
     space += _prune_images(ctx, filters, opts.all)
     ctx.stdout.write(f"Total reclaimed space: {fmt.human_size(space, 3)}\n")
     return 0

@@ -36,8 +36,12 @@ def _inspect(ctx: Context, opts: Parsed, kinds: list[str], missing: str) -> int:
             try:
                 if kind == "container":
                     obj = ctx.client.inspect_container(name, size=bool(opts.values.get("size")))
-                else:
+                elif kind == "image":
                     obj = ctx.client.inspect_image(name)
+                elif kind == "network":
+                    obj = ctx.client.inspect_network(name)
+                else:
+                    obj = ctx.client.inspect_volume(name)
                 break
             except APIError as exc:
                 if exc.status != 404:
@@ -55,7 +59,9 @@ def _inspect(ctx: Context, opts: Parsed, kinds: list[str], missing: str) -> int:
 
 
 def inspect(ctx: Context, opts: Parsed) -> int:
-    kinds = {"": ["container", "image"], "container": ["container"], "image": ["image"]}
+    # docker's lookup order when no --type is given
+    everything = ["container", "image", "network", "volume"]
+    kinds = {"": everything, **{k: [k] for k in everything}}
     kind = opts.type or ""
     if kind not in kinds:
         raise CLIError(f'"{kind}" is not a valid value for --type')

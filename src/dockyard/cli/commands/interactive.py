@@ -39,8 +39,9 @@ def exec_(ctx: Context, opts: Parsed) -> int:
         "WorkingDir": opts.workdir or "",
         "Cmd": command,
     }
-    if opts.detach_keys:
-        config["DetachKeys"] = opts.detach_keys
+    keys = ctx.detach_keys(opts.detach_keys)
+    if keys:
+        config["DetachKeys"] = keys
     if size:
         config["ConsoleSize"] = list(size)
     client = ctx.client
@@ -54,7 +55,7 @@ def exec_(ctx: Context, opts: Parsed) -> int:
     conn = client.exec_start(exec_id, tty=tty, console_size=list(size) if size else None)
     want_stdin = bool(opts.interactive)
     restore = _raw_terminal(ctx.stdin) if tty and want_stdin else None
-    pump = StdinPump(ctx, conn, detach_sequence(opts.detach_keys) if tty else None)
+    pump = StdinPump(ctx, conn, detach_sequence(keys) if tty else None)
     try:
         with conn:
             if want_stdin:
@@ -70,7 +71,7 @@ def exec_(ctx: Context, opts: Parsed) -> int:
         if restore is not None:
             restore()
     if pump.detached:
-        return 0
+        return _escaped(ctx)
     info = client.exec_inspect(exec_id) or {}
     code = info.get("ExitCode")
     return int(code or 0)
@@ -92,12 +93,13 @@ def attach(ctx: Context, opts: Parsed) -> int:
     tty = bool(config.get("Tty"))
     want_stdin = bool(config.get("OpenStdin")) and not opts.no_stdin
     cid = info.get("Id") or name
-    conn = client.attach(cid, stdin=want_stdin, detach_keys=opts.detach_keys, tty=tty)
+    keys = ctx.detach_keys(opts.detach_keys)
+    conn = client.attach(cid, stdin=want_stdin, detach_keys=keys, tty=tty)
     waiter = client.wait_response(cid)
     restore = _raw_terminal(ctx.stdin) if tty and want_stdin and is_terminal(ctx.stdin) \
         else None
     handlers = _install_signal_handlers(ctx, cid, tty, opts.sig_proxy)
-    pump = StdinPump(ctx, conn, detach_sequence(opts.detach_keys) if tty else None)
+    pump = StdinPump(ctx, conn, detach_sequence(keys) if tty else None)
     try:
         with conn:
             if want_stdin:
@@ -117,7 +119,7 @@ def attach(ctx: Context, opts: Parsed) -> int:
         _restore_signal_handlers(handlers)
     if pump.detached:
         waiter.close()
-        return 0
+        return _escaped(ctx)
     result = wait_result(waiter, True, client, cid)
     if result is None:
         return 0  # detached; the container keeps running
@@ -125,3 +127,10 @@ def attach(ctx: Context, opts: Parsed) -> int:
     if error:
         ctx.stderr.write(f"{error}\n")
     return int(result.get("StatusCode") or 0)
+
+
+def _escaped(ctx: Context) -> int:
+    """docker attach / exec -it after the detach keys: the streamer's EscapeError goes
+    out as the command's error (``run`` and ``start`` treat it as success)."""
+    ctx.stderr.write("read escape sequence\n")
+    return 1

@@ -171,38 +171,84 @@ def parse_restart(value: str) -> dict[str, Any]:
     return policy
 
 
+def _bool_field(value: str, field: str, key: str, eq: str, val: str) -> bool:
+    if not eq:
+        return True
+    if val.lower() in ("1", "t", "true"):
+        return True
+    if val.lower() in ("0", "f", "false"):
+        return False
+    raise _flag_error(value, "--mount", f"invalid value for {key}: {val}")
+
+
 def parse_mount(value: str) -> dict[str, Any]:
-    """``--mount type=bind,source=/a,target=/b,readonly`` (and tmpfs)."""
+    """``--mount type=bind|volume|tmpfs,source=,target=,...`` as docker's opts.MountOpt
+    makes it (csv fields; volume-*, bind-* and tmpfs-* options)."""
+    import csv
+
     mount: dict[str, Any] = {"Type": "volume"}
     tmpfs: dict[str, Any] = {}
     bind: dict[str, Any] = {}
-    for field in value.split(","):
+    volume: dict[str, Any] = {}
+    try:
+        fields = next(csv.reader([value]))
+    except (csv.Error, StopIteration):
+        raise _flag_error(value, "--mount", "invalid mount spec") from None
+    for field in fields:
         key, eq, val = field.partition("=")
         key = key.strip().lower()
-        if key in ("type",):
+        if not eq and key not in ("readonly", "ro", "volume-nocopy", "bind-nonrecursive",
+                                  "bind-recursive"):
+            raise _flag_error(value, "--mount",
+                              f"invalid field '{field}' must be a key=value pair")
+        if key == "type":
             mount["Type"] = val
         elif key in ("source", "src"):
             mount["Source"] = val
         elif key in ("target", "dst", "destination"):
             mount["Target"] = val
         elif key in ("readonly", "ro"):
-            mount["ReadOnly"] = (not eq) or val.lower() in ("1", "true")
+            mount["ReadOnly"] = _bool_field(value, field, key, eq, val)
+        elif key == "consistency":
+            mount["Consistency"] = val
         elif key == "bind-propagation":
             bind["Propagation"] = val
+        elif key == "bind-nonrecursive":
+            bind["NonRecursive"] = _bool_field(value, field, key, eq, val)
+        elif key == "volume-nocopy":
+            volume["NoCopy"] = _bool_field(value, field, key, eq, val)
+        elif key == "volume-driver":
+            volume.setdefault("DriverConfig", {})["Name"] = val
+        elif key == "volume-label":
+            k, _, v = val.partition("=")
+            volume.setdefault("Labels", {})[k] = v
+        elif key == "volume-opt":
+            k, _, v = val.partition("=")
+            volume.setdefault("DriverConfig", {}).setdefault("Options", {})[k] = v
+        elif key == "volume-subpath":
+            volume["Subpath"] = val
         elif key == "tmpfs-size":
             tmpfs["SizeBytes"] = ram_in_bytes(val, "--mount")
         elif key == "tmpfs-mode":
-            tmpfs["Mode"] = int(val, 8)
-        elif key == "consistency":
-            mount["Consistency"] = val
+            try:
+                tmpfs["Mode"] = int(val, 8)
+            except ValueError:
+                raise _flag_error(value, "--mount",
+                                  f"invalid value for {key}: {val}") from None
         else:
             raise _flag_error(value, "--mount", f"unexpected key '{key}' in '{field}'")
+    if not mount.get("Type"):
+        raise _flag_error(value, "--mount", "type is required")
     if "Target" not in mount:
         raise _flag_error(value, "--mount", "target is required")
-    if bind:
-        mount["BindOptions"] = bind
-    if tmpfs:
-        mount["TmpfsOptions"] = tmpfs
+    for opts, prefix, kind, name in ((volume, "volume", "volume", "VolumeOptions"),
+                                     (bind, "bind", "bind", "BindOptions"),
+                                     (tmpfs, "tmpfs", "tmpfs", "TmpfsOptions")):
+        if opts and mount["Type"] != kind:
+            raise _flag_error(value, "--mount", f"cannot mix '{prefix}-*' options with "
+                                                f"mount type '{mount['Type']}'")
+        if opts:
+            mount[name] = opts
     return mount
 
 
@@ -212,7 +258,29 @@ def parse_volume(value: str) -> str:
         raise _flag_error(value, "-v, --volume", "invalid spec")
     if len(parts) > 3:
         raise _flag_error(value, "-v, --volume", f"invalid spec: {value}: too many colons")
+    if not parts[0]:
+        raise _flag_error(value, "-v, --volume", f"invalid spec: {value}: empty section "
+                                                 "between colons")
     return value
+
+
+def split_volumes(values: list[str]) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """docker's -v handling: ``src:dst[:mode]`` goes to HostConfig.Binds (a source
+    starting with "." made absolute), a bare ``/dst`` to Config.Volumes (anonymous)."""
+    import os
+
+    binds: list[str] = []
+    anonymous: dict[str, dict[str, Any]] = {}
+    for value in values:
+        parse_volume(value)
+        if ":" not in value:
+            anonymous[value] = {}
+            continue
+        host, _, rest = value.partition(":")
+        if host.startswith("."):
+            host = os.path.abspath(host)
+        binds.append(f"{host}:{rest}")
+    return binds, anonymous
 
 
 def parse_tmpfs(values: list[str]) -> dict[str, str]:
@@ -246,34 +314,6 @@ def go_duration(value: str, flag: str) -> int:
     return int(sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
 
 
-def parse_publish(values: list[str]) -> dict[str, list[dict[str, str]]]:
-    """``-p [ip:][hostPort:]containerPort[/proto]`` → PortBindings."""
-    out: dict[str, list[dict[str, str]]] = {}
-    for value in values:
-        spec, _, proto = value.partition("/")
-        proto = proto or "tcp"
-        if spec.startswith("["):  # [::1]:8080:80
-            end = spec.find("]")
-            ip, rest = spec[1:end], spec[end + 2:]
-            host_port, _, container = rest.rpartition(":")
-        else:
-            parts = spec.split(":")
-            if len(parts) == 1:
-                ip, host_port, container = "", "", parts[0]
-            elif len(parts) == 2:
-                ip, host_port, container = "", parts[0], parts[1]
-            elif len(parts) == 3:
-                ip, host_port, container = parts
-            else:
-                raise _flag_error(value, "-p, --publish", f"invalid proto: {value}")
-        if not container.isdigit() or (host_port and not host_port.replace(
-                "-", "").isdigit()):
-            raise _flag_error(value, "-p, --publish", f"invalid containerPort: {container}")
-        out.setdefault(f"{container}/{proto}", []).append({"HostIp": ip,
-                                                             "HostPort": host_port})
-    return out
-
-
 def _cpus(value: str) -> int:
     try:
         return round(float(value) * 1e9)
@@ -290,6 +330,26 @@ def _maybe_int(value: Any, flag: str) -> int | None:
     except ValueError:
         raise _flag_error(str(value), flag, f'strconv.ParseInt: parsing "{value}": '
                           "invalid syntax") from None
+
+
+def _network_flags(opts: Parsed) -> tuple[dict[str, Any], dict[str, Any], str,
+                                           dict[str, Any]]:
+    """-p/--expose/--network... -> (ExposedPorts, PortBindings, NetworkMode, EndpointsConfig)
+    (cli/netopts.py; its FlagValueError is a ConfigError here, NetOptError passes up)."""
+    from .. import netopts
+
+    try:
+        links = [netopts.validate_link(v) for v in opts.link]
+        networks = list(opts.network) + list(opts.values.get("net") or [])
+        exposed, bindings = netopts.parse_publish(opts.publish)
+        exposed = netopts.parse_expose(opts.expose, exposed)
+        mode, endpoints = netopts.parse_networks(
+            networks, aliases=opts.network_alias + (opts.values.get("net_alias") or []),
+            links=links, ip=opts.ip or "", ip6=opts.ip6 or "", mac=opts.mac_address or "",
+            link_local_ips=opts.link_local_ip)
+    except netopts.FlagValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return exposed, bindings, mode, endpoints
 
 
 def build_create_body(opts: Parsed, image: str, command: list[str],
@@ -336,12 +396,8 @@ def build_create_body(opts: Parsed, image: str, command: list[str],
         config["StopSignal"] = opts.stop_signal
     if opts.stop_timeout is not None:
         config["StopTimeout"] = opts.stop_timeout
-    bindings = parse_publish(opts.publish)
-    if opts.expose or bindings:
-        exposed: dict[str, Any] = {}
-        for item in opts.expose:
-            exposed[item if "/" in item else item + "/tcp"] = {}
-        exposed.update({key: {} for key in bindings})
+    exposed, bindings, network, endpoints = _network_flags(opts)
+    if exposed:
         config["ExposedPorts"] = exposed
     health = {key: go_duration(getattr(opts, flag), "--" + flag.replace("_", "-"))
               for key, flag in (("Interval", "health_interval"), ("Timeout", "health_timeout"),
@@ -360,9 +416,10 @@ def build_create_body(opts: Parsed, image: str, command: list[str],
             check["Retries"] = opts.health_retries
         config["Healthcheck"] = check
 
-    binds, mounts = [], []
-    for vol in opts.volume:
-        binds.append(parse_volume(vol))
+    binds, anonymous = split_volumes(opts.volume)
+    if anonymous:
+        config["Volumes"] = {**(config.get("Volumes") or {}), **anonymous}
+    mounts = []
     for item in opts.mount:
         mounts.append(parse_mount(item))
     memory = ram_in_bytes(opts.memory, "-m, --memory") if opts.memory else 0
@@ -370,7 +427,6 @@ def build_create_body(opts: Parsed, image: str, command: list[str],
     if opts.memory_swap:
         swap = -1 if opts.memory_swap == "-1" else ram_in_bytes(opts.memory_swap,
                                                                 "--memory-swap")
-    network = opts.network or opts.values.get("net") or "default"
     log_config: dict[str, Any] = {"Type": opts.log_driver or "", "Config": {}}
     for item in opts.log_opt:
         key, eq, value = item.partition("=")
@@ -439,19 +495,7 @@ def build_create_body(opts: Parsed, image: str, command: list[str],
     }
     if "init" in opts.given:
         host["Init"] = bool(opts.init)
-    if opts.link:
-        host["Links"] = opts.link
-    endpoints: dict[str, Any] = {}
-    if network not in ("default", "bridge", "host", "none") and not network.startswith(
-            "container:"):
-        endpoint: dict[str, Any] = {}
-        aliases = opts.network_alias + (opts.values.get("net_alias") or [])
-        if aliases:
-            endpoint["Aliases"] = aliases
-        if opts.ip or opts.ip6:
-            endpoint["IPAMConfig"] = {"IPv4Address": opts.ip or "",
-                                      "IPv6Address": opts.ip6 or ""}
-        endpoints[network] = endpoint
+    host["Links"] = opts.link or None
     body = dict(config)
     body["HostConfig"] = host
     body["NetworkingConfig"] = {"EndpointsConfig": endpoints}
@@ -491,12 +535,16 @@ def create_container(ctx: Context, opts: Parsed, key: str,
     """Create (pulling on a missing image as ``--pull`` says); the new container's ID."""
     from dockyard.client.errors import APIError, DaemonUnavailable, StreamError
 
+    from ..netopts import NetOptError
+
     image, command = opts.args[0], opts.args[1:]
     try:
         body = build_create_body(opts, image, command, terminal_size)
     except ConfigError as exc:
         raise CLIError(f"{exc}\n\nUsage:  dockyard {key} [OPTIONS] IMAGE [COMMAND] [ARG...]"
                        f"\n{_usage_hint(key)}", 125) from None
+    except NetOptError as exc:  # docker's parse() errors: "docker: MESSAGE"
+        raise _fail(ctx, key, str(exc)) from None
     if opts.cidfile and os.path.exists(opts.cidfile):
         raise _fail(ctx, key, f"Container ID file found, make sure the other container isn't "
                     f"running or delete {opts.cidfile}")
@@ -581,13 +629,14 @@ def run(ctx: Context, opts: Parsed) -> int:
     attach = [a.lower() for a in opts.attach] or (
         ["stdin", "stdout", "stderr"] if opts.interactive else ["stdout", "stderr"])
     want_stdin = "stdin" in attach and bool(opts.interactive)
+    keys = ctx.detach_keys(opts.detach_keys)
     conn = client.attach(cid, stdin=want_stdin, stdout="stdout" in attach,
-                         stderr="stderr" in attach, detach_keys=opts.detach_keys, tty=tty)
+                         stderr="stderr" in attach, detach_keys=keys, tty=tty)
     # wait before start: an exit (or the removal) cannot slip between start and wait
     waiter = client.wait_response(cid, "removed" if opts.rm else "next-exit")
     restore = _raw_terminal(ctx.stdin) if tty and want_stdin else None
     handlers = _install_signal_handlers(ctx, cid, tty, opts.sig_proxy)
-    pump = StdinPump(ctx, conn, detach_sequence(opts.detach_keys) if tty else None)
+    pump = StdinPump(ctx, conn, detach_sequence(keys) if tty else None)
     try:
         with conn:
             if want_stdin:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import platform
+import os
 import sys
 from typing import Any
 
@@ -23,7 +23,7 @@ def client_version(ctx: Context) -> dict[str, Any]:
         "ApiVersion": API_VERSION,
         "DefaultAPIVersion": API_VERSION,
         "GitCommit": "",
-        "GoVersion": f"python{platform.python_version()}",
+        "GoVersion": f"python{_python_version()}",
         "Os": sys.platform,
         "Arch": _arch(),
         "BuildTime": "",
@@ -31,8 +31,13 @@ def client_version(ctx: Context) -> dict[str, Any]:
     }
 
 
+def _python_version() -> str:
+    # platform.python_version() without importing platform (slow start-up)
+    return ".".join(map(str, sys.version_info[:3]))
+
+
 def _arch() -> str:
-    machine = platform.machine()
+    machine = os.uname().machine
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
@@ -58,7 +63,7 @@ def version(ctx: Context, opts: Parsed) -> int:
         w("Client:\n")
         for label, value in [("Version", client["Version"]),
                              ("API version", client["ApiVersion"]),
-                             ("Python version", platform.python_version()),
+                             ("Python version", _python_version()),
                              ("OS/Arch", f"{client['Os']}/{client['Arch']}"),
                              ("Context", client["Context"])]:
             w(f" {label + ':':<18} {value}\n")
