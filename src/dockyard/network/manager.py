@@ -127,8 +127,10 @@ class NetworkManager:
         self._dns = dns
         self._dns_failed = False
         self._reservations: Any = None
+        # Our own bridges do not count as the host's networks: a fresh data root must pick
+        # the default bridge's subnet again, not a new one added beside the old address.
         self._host_networks = host_networks or (
-            lambda: self.br.host_networks(exclude=self._bridge_names()))
+            lambda: self.br.host_networks(exclude=[bridge, *self._bridge_names()]))
         self._lock = threading.RLock()
         self._dns_view: dict[str, Any] = {"by_cid": {}, "nets": {}}
         with self._lock:
@@ -570,6 +572,10 @@ class NetworkManager:
             self.db.delete_wanted(cid)
             self.db.put_wanted(cid, items)
             self._wanted[cid] = {w.network_id: w for w in items}
+
+    def registered(self, cid: str) -> bool:
+        with self._lock:
+            return cid in self._wanted
 
     def forget(self, cid: str) -> None:
         """At remove: undo netns_for if needed and drop the container's records."""
