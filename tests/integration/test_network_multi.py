@@ -135,10 +135,13 @@ def test_subnet_and_ip_errors():
         h.json("POST", "/v1.44/containers/create?name=" + _name(),
                {**body2, "NetworkingConfig": {"EndpointsConfig": {
                    "bridge": {"Aliases": ["x"]}}}}, 400)
-        h.json("POST", "/v1.44/containers/create",
-               {**body2, "HostConfig": {"NetworkMode": "nope-" + _name()}}, 404)
+        # a missing network: create succeeds and start fails, as with dockerd
+        nope = h.json("POST", "/v1.44/containers/create",
+                      {**body2, "HostConfig": {"NetworkMode": "nope-" + _name()}}, 201)["Id"]
+        r = h.request("POST", f"/v1.44/containers/{nope}/start")
+        assert r.status == 404 and b"not found" in r.body, r.body
         assert base["Name"] == "bridge"
-        _kill(h, c)
+        _kill(h, c, nope)
         _rm_net(h, n1)
         r = h.request("DELETE", "/v1.44/networks/bridge")
         assert r.status == 403

@@ -17,8 +17,10 @@ What the API layer calls (every method a coroutine unless noted; errors are
     await engine.close()                        # containers keep running (live restore)
 
 Modules: ``state.py`` (the lifecycle table), ``spec.py`` (Config/HostConfig -> OCI
-config.json, pure), ``shim.py`` (the per-container process), ``jsonlog.py`` (json-file
-logs), ``names.py``, ``containers.py`` (the engine).
+config.json, pure), ``shim.py`` (the per-container process), ``shimserver.py`` (the
+resident process that forks shims), ``jsonlog.py`` (json-file logs), ``volumes.py`` (a
+container's volumes from create to removal), ``names.py``, ``containers.py`` (the engine),
+``hooks.py`` (the daemon's wiring of engine, network manager and API).
 """
 
 

@@ -653,7 +653,11 @@ class ContainerEngine:
     async def _on_exit(self, live: _Live) -> None:
         async with live.lock:
             await self._record_exit(live)
-        await self._after_exit(live)
+            # Decided under the same lock: a stop between the exit and this decision
+            # would see "exited" and answer "already stopped" while a restart follows.
+            restarting = await self._plan_restart(live)
+        if not restarting:
+            await self._auto_remove(live)
 
     async def _record_exit(self, live: _Live) -> None:
         _health.end(live, self._health)
@@ -683,19 +687,24 @@ class ContainerEngine:
         if live is not None:
             self.volumes.teardown(live.rec)
 
-    async def _after_exit(self, live: _Live) -> None:
+    async def _plan_restart(self, live: _Live) -> bool:
+        """After an exit (caller holds live.lock): schedule the restart its policy asks for."""
         rec = live.rec
         if live.state != State.EXITED:
-            return
+            return False
         policy = parse_restart_policy(rec["HostConfig"].get("RestartPolicy"))
-        if should_restart(policy, rec["State"]["ExitCode"], rec["RestartCount"],
-                          rec["HasBeenManuallyStopped"]):
-            ran = _elapsed(rec["State"]["StartedAt"], rec["State"]["FinishedAt"])
-            live.backoff = next_backoff(live.backoff, ran)
-            rec["State"].update(Status="restarting", Restarting=True)
-            await self._persist(live)
-            live.restart_task = self._spawn(self._restart_later(live, live.backoff))
-        elif rec["HostConfig"].get("AutoRemove"):
+        if not should_restart(policy, rec["State"]["ExitCode"], rec["RestartCount"],
+                              rec["HasBeenManuallyStopped"]):
+            return False
+        ran = _elapsed(rec["State"]["StartedAt"], rec["State"]["FinishedAt"])
+        live.backoff = next_backoff(live.backoff, ran)
+        rec["State"].update(Status="restarting", Restarting=True)
+        await self._persist(live)
+        live.restart_task = self._spawn(self._restart_later(live, live.backoff))
+        return True
+
+    async def _auto_remove(self, live: _Live) -> None:
+        if live.state == State.EXITED and live.rec["HostConfig"].get("AutoRemove"):
             with contextlib.suppress(EngineError):
                 await self.remove(live.id, force=True)
 
@@ -1270,8 +1279,10 @@ class ContainerEngine:
                     continue
                 async with live.lock:
                     await self._record_exit(live)
-                # It exited while nobody watched: its restart policy applies now.
-                await self._after_exit(live)
+                    # It exited while nobody watched: its restart policy applies now.
+                    restarting = await self._plan_restart(live)
+                if not restarting:
+                    await self._auto_remove(live)
                 continue
             elif live.state == State.REMOVING:
                 rec["State"].update(Status="dead", Dead=True)

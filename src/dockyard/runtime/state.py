@@ -120,7 +120,8 @@ class StateDir:
     def save(self, state: ContainerState) -> None:
         tmp = self.state_file + ".tmp"
         with open(tmp, "w") as file:
-            json.dump(as_dict(state), file)
+            # json.dumps runs in C; json.dump writes chunk by chunk from Python (~3 ms)
+            file.write(json.dumps(as_dict(state)))
             file.flush()
             os.fsync(file.fileno())
         os.rename(tmp, self.state_file)
