@@ -184,6 +184,11 @@ def test_publish_httpd_port_and_ps(cli, names):
             break
         time.sleep(0.1)
     assert b"hello-dyn" in body, body
+    # and to another container, at the server's address on the shared default bridge
+    ip = cli("inspect", "-f", "{{.NetworkSettings.IPAddress}}", name).stdout.strip()
+    r = cli("run", "--rm", "busybox", "sh", "-c",
+            f"printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc {ip} 80", check=False)
+    assert r.returncode == 0 and "hello-dyn" in r.stdout, (r.stdout, r.stderr)
     # a port already taken: docker's error, the container does not start
     r = cli("run", "-d", "--name", f"{names}-clash", "-p", f"127.0.0.1:{port}:80",
             "busybox", "sleep", "30", check=False)
