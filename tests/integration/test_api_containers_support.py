@@ -220,6 +220,12 @@ def container_daemon() -> Iterator[DaemonHandle]:
                     r = daemon.request("DELETE", f"/v1.44/containers/{cid}?force=1", timeout=60)
                     if r.status not in (204, 404):
                         problems.append(f"remove {cid[:12]}: {r.status} {r.body!r}")
+                # networks a failed test left: removed through the API, so that what is
+                # still found on the host below is a real leak of the daemon's
+                r = daemon.request("GET", "/v1.44/networks")
+                for net in json.loads(r.body) if r.status == 200 else []:
+                    if net["Name"] not in ("bridge", "host", "none"):
+                        daemon.request("DELETE", f"/v1.44/networks/{net['Id']}")
             except Exception as err:  # the daemon died: still clean up below
                 problems.append(f"cleanup through the API failed: {err}")
             if stop_daemon(daemon) != 0:

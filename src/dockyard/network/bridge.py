@@ -24,6 +24,10 @@ from . import netns
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 IFNAMSIZ = 15
 
+# Addresses from IPAM are unique by construction; without this flag an IPv6 address stays
+# "tentative" (unusable) for the ~1 s of duplicate address detection after a start.
+IFA_F_NODAD = 0x02
+
 
 class NetlinkError(RuntimeError):
     """A netlink operation failed; the message names the interface and the step."""
@@ -117,7 +121,8 @@ def ensure_bridge(spec: BridgeSpec) -> int:
             want6 = (str(spec.address6.ip), spec.address6.network.prefixlen)
             if want6 not in have6:
                 _sysctl6(spec.name, "disable_ipv6", "0")
-                ipr.addr("add", index=index, address=want6[0], prefixlen=want6[1])
+                ipr.addr("add", index=index, address=want6[0], prefixlen=want6[1],
+                         flags=IFA_F_NODAD)
         if spec.alias:
             ipr.link("set", index=index, ifalias=spec.alias)
         ipr.link("set", index=index, state="up")
@@ -245,9 +250,8 @@ def _configure_inside(spec: EndpointSpec, peer: str) -> None:
         if spec.address6 is not None:
             _sysctl6("all", "disable_ipv6", "0")
             _sysctl6(spec.ifname, "disable_ipv6", "0")
-            # no DAD: the address is ours (IPAM) and must work at once
             ipr.addr("add", index=index, address=str(spec.address6.ip),
-                     prefixlen=spec.address6.network.prefixlen, flags=0x80)
+                     prefixlen=spec.address6.network.prefixlen, flags=IFA_F_NODAD)
         ipr.link("set", index=index, state="up")
         if spec.gateway is not None:
             # proto boot (3), as ``ip route add`` makes it and Docker shows it
