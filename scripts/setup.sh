@@ -11,6 +11,7 @@ APT_PACKAGES=(
     busybox-static                            # offline root filesystems for tests and quickstart
     runc podman skopeo umoci tini             # peers: differential tests and a real engine
     docker-registry apache2-utils openssl     # a registry peer; htpasswd; test token server keys
+    docker.io                                 # dockerd + CLI: coexistence tests, bench; the CLI where no 28.x is on PATH
     iproute2 procps util-linux nftables       # ip, ps, nsenter; NAT for container networks
     hyperfine                                 # bench/
 )

@@ -87,13 +87,15 @@ class Daemon:
             return ""
 
 
-def start_daemon(base: Path, *extra: str, timeout: float = 10) -> Daemon:
+def start_daemon(base: Path, *extra: str, timeout: float = 10,
+                 wrapper: tuple[str, ...] = ()) -> Daemon:
+    """``wrapper``: a command that execs the daemon, e.g. ``nsenter --net=PATH``."""
     sock = base / "d.sock"
     data = base / "data"
     run = base / "run"
     log = base / "dockyardd.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(DOCKYARDD), "-H", f"unix://{sock}", "--data-root",
+        proc = subprocess.Popen([*wrapper, str(DOCKYARDD), "-H", f"unix://{sock}", "--data-root",
                                  str(data), "--exec-root", str(run), "--log-level", "debug",
                                  *extra], stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
