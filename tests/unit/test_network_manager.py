@@ -258,7 +258,7 @@ def test_start_wires_every_network_and_stop_undoes_it(env):
     assert fixed["MacAddress"] == "02:42:0a:42:00:09"
     members = m.inspect_network("fixed")["Containers"]
     assert members[CID]["Name"] == "web" and members[CID]["IPv4Address"] == "10.66.0.9/24"
-    with pytest.raises(Conflict, match="has active endpoints"):
+    with pytest.raises(Forbidden, match="has active endpoints"):
         m.remove_network("fixed")
     assert [e[0] for e in env.events[-2:]] == ["connect", "connect"]
     assert m.detach(CID) is True
@@ -379,7 +379,7 @@ def test_restore_keeps_live_and_removes_leftovers(env):
     assert sorted(a[2] for a in again.ipam.allocations()) == [CID]
     assert list(env.dns.served) == [CID]
     assert again.network_settings(CID)["Networks"]["n1"]["IPAddress"] == "10.77.1.2"
-    with pytest.raises(Conflict):
+    with pytest.raises(Forbidden, match="active endpoints"):
         again.remove_network("n1")
 
 

@@ -375,8 +375,8 @@ class NetworkManager:
             if net.predefined:
                 raise Forbidden(f"{net.name} is a pre-defined network and cannot be removed")
             active = [cid for cid, eps in self._endpoints.items() if net.id in eps]
-            if active:
-                raise Conflict(f"error while removing network: network {net.name} id "
+            if active:  # moby answers 403 here, not 409
+                raise Forbidden(f"error while removing network: network {net.name} id "
                                f"{net.id} has active endpoints")
             if net.bridge:
                 self.br.delete_link(net.bridge)
