@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Any, TextIO
+
+TYPE_CHECKING = False  # typing and json (which imports re) cost every command's start-up
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 
 class UsageError(Exception):
@@ -48,6 +50,7 @@ class Context:
         order); None means the default (ctrl-p,ctrl-q)."""
         if flag:
             return flag
+        import json
         try:
             with open(self.config_file) as f:
                 value = json.load(f).get("detachKeys")

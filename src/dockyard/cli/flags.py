@@ -8,10 +8,10 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any, NamedTuple
+TYPE_CHECKING = False  # typing (and re) cost every command's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
-_OPTION = re.compile(r"^ +(?:-(\w), )?--([\w-]+)(?: (\w[\w-]*))?\s{2,}")
 LIST_TYPES = {"filter", "list", "stringArray", "strings", "stringSlice", "map", "ulimit",
               "mount", "gpu-request", "network"}
 INT_TYPES = {"int", "uint", "int64", "uint16", "uint64"}
@@ -21,11 +21,31 @@ class FlagError(Exception):
     """Misuse of the command line; printed with the usage line, exit 125."""
 
 
-class Option(NamedTuple):
-    long: str
-    short: str | None
-    type: str | None  # None: a boolean
-    default_true: bool = False  # a boolean documented "(default true)"
+class Option:
+    """One option: ``type`` None is a boolean, ``default_true`` one documented
+    "(default true)". A plain class: ``typing.NamedTuple`` costs start-up."""
+
+    __slots__ = ("default_true", "long", "short", "type")
+
+    def __init__(self, long: str, short: str | None, type: str | None,
+                 default_true: bool = False) -> None:
+        self.long = long
+        self.short = short
+        self.type = type
+        self.default_true = default_true
+
+    def _key(self) -> tuple[str, str | None, str | None, bool]:
+        return (self.long, self.short, self.type, self.default_true)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Option) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"Option(long={self.long!r}, short={self.short!r}, type={self.type!r}, "
+                f"default_true={self.default_true!r})")
 
     @property
     def dest(self) -> str:
@@ -51,6 +71,50 @@ class Parsed:
             raise AttributeError(name) from None
 
 
+def _word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"  # what re calls \w (str patterns)
+
+
+def _word_end(line: str, i: int) -> int:
+    """The end of the ``[\\w-]*`` run from ``i``."""
+    while i < len(line) and (_word(line[i]) or line[i] == "-"):
+        i += 1
+    return i
+
+
+def match_option(line: str) -> tuple[str | None, str, str | None, int] | None:
+    """``^ +(?:-(\\w), )?--([\\w-]+)(?: (\\w[\\w-]*))?\\s{2,}`` by hand (``re`` costs
+    start-up): (short, long, type, where the description starts), or None."""
+    i = len(line) - len(line.lstrip(" "))
+    if i == 0:
+        return None
+    short = None
+    if (line[i:i + 1] == "-" and _word(line[i + 1:i + 2] or " ")
+            and line[i + 2:i + 4] == ", "):
+        short = line[i + 1]
+        i += 4
+    if line[i:i + 2] != "--":
+        return None
+    end = _word_end(line, i + 2)
+    if end == i + 2:
+        return None
+    long = line[i + 2:end]
+
+    def spaces(j: int) -> int:
+        k = j
+        while k < len(line) and line[k].isspace():
+            k += 1
+        return k if k - j >= 2 else -1
+
+    if line[end:end + 1] == " " and _word(line[end + 1:end + 2] or " "):
+        kind_end = _word_end(line, end + 2)
+        desc = spaces(kind_end)
+        if desc >= 0:
+            return short, long, line[end + 1:kind_end], desc
+    desc = spaces(end)
+    return (short, long, None, desc) if desc >= 0 else None
+
+
 def options_from_help(text: str) -> list[Option]:
     found: list[tuple[str | None, str, str | None, str]] = []
     section = ""
@@ -59,9 +123,10 @@ def options_from_help(text: str) -> list[Option]:
             section = line
             continue
         if section.endswith("Options:"):
-            m = _OPTION.match(line)
+            m = match_option(line)
             if m:
-                found.append((m.group(1), m.group(2), m.group(3), line[m.end():]))
+                short, long, kind, desc_at = m
+                found.append((short, long, kind, line[desc_at:]))
             elif found and line.strip():
                 short, long, kind, desc = found[-1]
                 found[-1] = (short, long, kind, desc + " " + line.strip())

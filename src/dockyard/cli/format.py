@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterable, Mapping
-from typing import TextIO
+
+from dockyard.client import jsonio
 
 from .template import Row, Template, TemplateError
+
+TYPE_CHECKING = False  # typing and json (which imports re) cost every command's start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import TextIO
 
 __all__ = ["Row", "TemplateError"]
 
@@ -92,7 +96,7 @@ def ellipsis(text: str, width: int) -> str:
 
 
 def go_quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+    return jsonio.dumps(text, ensure_ascii=False)
 
 
 def tabwrite(lines: Iterable[str], minwidth: int = 10, padding: int = 3) -> str:

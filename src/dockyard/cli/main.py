@@ -241,8 +241,8 @@ def run_command(ctx: Context, key: str, argv: list[str]) -> int:
     except UsageError as exc:
         _misuse(ctx.stderr, key, str(exc), "See" if "at least" in str(exc) else "Run")
         return 1
-    import importlib
-    mod = importlib.import_module(f"dockyard.cli.commands.{module}")
+    # __import__ rather than importlib.import_module: importing importlib costs start-up
+    mod = __import__(f"dockyard.cli.commands.{module}", fromlist=[func])
     return getattr(mod, func)(ctx, parsed) or 0
 
 

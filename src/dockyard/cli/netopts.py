@@ -11,12 +11,12 @@ that does not parse (``invalid argument "x" for "--network" flag: ...`` with the
 
 from __future__ import annotations
 
-import csv
-import functools
-import ipaddress
-import re
-from collections.abc import Iterable, Sequence
-from typing import Any
+# `ps` (its PORTS column) and `network ls` (natural order) come here: csv, ipaddress, re,
+# functools and typing cost start-up and are imported only by what needs them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
 
 PROTOS = ("tcp", "udp", "sctp")
 PREDEFINED_MODES = ("default", "bridge", "host", "none")
@@ -87,6 +87,8 @@ def _split_parts(raw: str) -> tuple[str, str, str]:
 def _valid_ip(text: str) -> bool:
     if "%" in text:  # Go's net.ParseIP takes no zone
         return False
+    import ipaddress
+
     try:
         ipaddress.ip_address(text)
     except ValueError:
@@ -188,12 +190,15 @@ def is_user_defined(mode: str) -> bool:
     return mode not in PREDEFINED_MODES and not mode.startswith("container:")
 
 
-_LONG_SYNTAX = re.compile(r"\w+=\w+(,\w+=\w+)*")
+_LONG_SYNTAX = r"\w+=\w+(,\w+=\w+)*"
 
 
 def parse_network_flag(value: str, flag: str = "--network") -> dict[str, Any]:
     """opts.NetworkOpt.Set: ``NAME`` or ``name=N,alias=A,ip=...,driver-opt=k=v,...``."""
-    if not _LONG_SYNTAX.search(value):
+    import csv
+    import re
+
+    if not re.search(_LONG_SYNTAX, value):
         return {"Target": value}
     try:
         fields = next(csv.reader([value]))
@@ -245,16 +250,18 @@ def validate_link(value: str) -> str:
     return value
 
 
-_MAC = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(?:\1[0-9a-fA-F]{2})*$")
-_MAC_DOTS = re.compile(r"^[0-9a-fA-F]{4}(?:\.[0-9a-fA-F]{4})+$")
+_MAC = r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(?:\1[0-9a-fA-F]{2})*$"
+_MAC_DOTS = r"^[0-9a-fA-F]{4}(?:\.[0-9a-fA-F]{4})+$"
 
 
 def valid_mac(text: str) -> bool:
     """net.ParseMAC: 6, 8 or 20 octets as ``aa:bb..``, ``aa-bb-..`` or ``aabb.ccdd..``."""
+    import re
+
     text = text.strip()
-    if _MAC.match(text):
+    if re.match(_MAC, text):
         return len(re.split(r"[:-]", text)) in (6, 8, 20)
-    if _MAC_DOTS.match(text):
+    if re.match(_MAC_DOTS, text):
         return len(text.split(".")) * 2 in (6, 8, 20)
     return False
 
@@ -460,9 +467,35 @@ def natural_less(a: str, b: str) -> bool:
     return len(a) < len(b)
 
 
+class _Natural:
+    """``functools.cmp_to_key`` of the natural order (without importing functools)."""
+
+    __slots__ = ("text",)
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __lt__(self, other: _Natural) -> bool:
+        return natural_less(self.text, other.text)
+
+    def __gt__(self, other: _Natural) -> bool:
+        return natural_less(other.text, self.text)
+
+    def __le__(self, other: _Natural) -> bool:
+        return not natural_less(other.text, self.text)
+
+    def __ge__(self, other: _Natural) -> bool:
+        return not natural_less(self.text, other.text)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _Natural):
+            return NotImplemented
+        return not (natural_less(self.text, other.text) or natural_less(other.text, self.text))
+
+
 def natural_key(text: str) -> Any:
-    return functools.cmp_to_key(
-        lambda x, y: -1 if natural_less(x, y) else (1 if natural_less(y, x) else 0))(text)
+    return _Natural(text)
 
 
 def port_lines(ports: dict[str, Any] | None, want: str | None = None) -> list[str]:

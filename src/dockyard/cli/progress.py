@@ -8,13 +8,14 @@ message is one plain line (``abc123: Pull complete``). A message with ``errorDet
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable, Iterable
-from typing import Any, TextIO
-
 from dockyard.client.errors import StreamError
 
 from .format import human_size
+
+TYPE_CHECKING = False  # typing costs every command's start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any, TextIO
 
 
 def progress_string(detail: dict[str, Any] | None, width: int = 200) -> str:
@@ -64,6 +65,8 @@ def _line(msg: dict[str, Any], terminal: bool, width: int) -> str | None:
 def display(stream: Iterable[dict[str, Any]], out: TextIO, terminal: bool = False,
             aux: Callable[[dict[str, Any]], None] | None = None) -> None:
     """Write a progress stream as the docker CLI does; raises StreamError on an error."""
+    import shutil  # not at import: it costs 2 ms of start-up
+
     width = shutil.get_terminal_size((80, 24)).columns if terminal else 200
     ids: dict[str, int] = {}
     for msg in stream:

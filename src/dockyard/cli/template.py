@@ -10,10 +10,14 @@ attributes a row object exposes on purpose (:class:`Row`).
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable, Mapping
-from typing import Any
+# Tables (`ps`, `images`) and --format render through here: no re, json or typing at
+# import (about 10 ms of start-up); the tokenizer and printf scan by hand.
+from dockyard.client import jsonio
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
 
 NO_VALUE = "<no value>"
 
@@ -35,31 +39,61 @@ class Row:
         return {k: (v() if callable(v) else v) for k, v in self.fields.items()}
 
 
-_TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*"|`[^`]*`)|(\|)|(\()|(\))|([^\s|()]+))')
+def _quoted_end(text: str, pos: int) -> int:
+    """Where the string literal at ``pos`` ends, or -1 when there is none: double quotes
+    with backslash escapes (none of a newline), or a raw one in backquotes."""
+    if text[pos] == "`":
+        end = text.find("`", pos + 1)
+        return end + 1 if end >= 0 else -1
+    i = pos + 1
+    while i < len(text):
+        c = text[i]
+        if c == '"':
+            return i + 1
+        if c == "\\":
+            if i + 1 >= len(text) or text[i + 1] == "\n":
+                return -1
+            i += 2
+        else:
+            i += 1
+    return -1
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
+    """A string literal, ``|``, ``(``, ``)`` or a word (a run of anything else but
+    white space); white space between them is skipped."""
     out = []
-    pos = 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            if text[pos:].strip():
-                raise TemplateError(f"template: unexpected {text[pos:]!r}")
+    pos, n = 0, len(text)
+    while pos < n:
+        while pos < n and text[pos].isspace():
+            pos += 1
+        if pos == n:
             break
-        pos = m.end()
-        if m.group(1):
-            s = m.group(1)
-            out.append(("str", json.loads(s) if s[0] == '"' else s[1:-1]))
-        elif m.group(2):
-            out.append(("pipe", "|"))
-        elif m.group(3):
-            out.append(("(", "("))
-        elif m.group(4):
-            out.append((")", ")"))
-        elif m.group(5):
-            out.append(("word", m.group(5)))
+        c = text[pos]
+        end = _quoted_end(text, pos) if c in "\"`" else -1
+        if end >= 0:
+            s = text[pos:end]
+            out.append(("str", jsonio.loads(s) if c == '"' else s[1:-1]))
+        elif c in "|()":
+            end = pos + 1
+            out.append(("pipe", "|") if c == "|" else (c, c))
+        else:
+            end = pos
+            while end < n and not (text[end].isspace() or text[end] in "|()"):
+                end += 1
+            out.append(("word", text[pos:end]))
+        pos = end
     return out
+
+
+def _is_int(word: str) -> bool:
+    digits = word[1:] if word.startswith("-") else word
+    return digits.isdecimal()  # what re calls \d: Unicode decimal digits
+
+
+def _is_float(word: str) -> bool:
+    whole, dot, fraction = (word[1:] if word.startswith("-") else word).partition(".")
+    return bool(dot) and whole.isdecimal() and (not fraction or fraction.isdecimal())
 
 
 # --- parsing: a list of nodes; ("text", s) | ("action", pipeline) | (kw, pipeline, body, else)
@@ -169,9 +203,9 @@ def _word(word: str) -> tuple[str, Any]:
         return ("lit", word == "true")
     if word == "nil":
         return ("lit", None)
-    if re.fullmatch(r"-?\d+", word):
+    if _is_int(word):
         return ("lit", int(word))
-    if re.fullmatch(r"-?\d+\.\d*", word):
+    if _is_float(word):
         return ("lit", float(word))
     if word.startswith("$"):
         return ("field", []) if word == "$" else ("field", word.split(".")[1:])
@@ -255,7 +289,7 @@ def _json(value: Any) -> str:
         value = value.to_json()
     if value is MISSING:
         value = None
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return jsonio.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _index(value: Any, *keys: Any) -> Any:
@@ -275,20 +309,36 @@ def _index(value: Any, *keys: Any) -> Any:
 
 
 def _printf(fmt: str, *args: Any) -> str:
+    """The verbs ``%[-+ 0-9.]*[sdvq]`` and ``%%``; any other text as it is."""
     it = iter(args)
-
-    def repl(m: re.Match[str]) -> str:
-        verb = m.group(0)
-        if verb == "%%":
-            return "%"
-        v = next(it, MISSING)
-        if verb[-1] == "q":
-            return json.dumps(go_str(v))
-        if verb[-1] == "d" and isinstance(v, int | float):
-            return (verb[:-1] + "d") % int(v)
-        return (verb[:-1] + "s") % go_str(v)
-
-    return re.sub(r"%[-+ 0-9.]*[sdvq]|%%", repl, fmt)
+    out: list[str] = []
+    i, n = 0, len(fmt)
+    while i < n:
+        start = fmt.find("%", i)
+        if start < 0:
+            out.append(fmt[i:])
+            break
+        out.append(fmt[i:start])
+        end = start + 1
+        while end < n and fmt[end] in "-+ 0123456789.":
+            end += 1
+        if end < n and fmt[end] in "sdvq":
+            verb = fmt[start:end + 1]
+            v = next(it, MISSING)
+            if verb[-1] == "q":
+                out.append(jsonio.dumps(go_str(v)))
+            elif verb[-1] == "d" and isinstance(v, int | float):
+                out.append((verb[:-1] + "d") % int(v))
+            else:
+                out.append((verb[:-1] + "s") % go_str(v))
+            i = end + 1
+        elif fmt[start + 1:start + 2] == "%":
+            out.append("%")
+            i = start + 2
+        else:
+            out.append("%")
+            i = start + 1
+    return "".join(out)
 
 
 def _truncate(s: Any, n: int) -> str:

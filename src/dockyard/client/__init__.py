@@ -1,7 +1,8 @@
-"""Engine API client: stdlib ``http.client`` over the daemon's socket, one module per
+"""Engine API client: a small HTTP/1.1 client over the daemon's socket, one module per
 resource (docker-py's ``api/`` layout), thin methods that map one-to-one onto endpoints.
 
     transport   hosts, requests, JSON, error bodies, streams, hijacked connections
+    jsonio      json.loads/dumps through the C scanner and encoder (no ``import json``)
     system      ping, version, info, events, df, auth
     images      list, pull, import, push, tag, remove, inspect, history, save, load, prune
     containers  create ... prune, logs, attach, archive

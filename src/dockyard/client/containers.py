@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any
-
 from .system import filters_json
 from .transport import Hijacked, Transport, demux_chunks, quote_name
+
+TYPE_CHECKING = False  # typing and collections.abc cost CLI start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from typing import Any
 
 
 def _c(container: str) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .transport import Hijacked, Transport, quote_name
+
+TYPE_CHECKING = False  # typing and collections.abc cost CLI start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ExecAPI:

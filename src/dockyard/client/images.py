@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import base64
-import json
-from collections.abc import Iterable, Iterator
-from typing import Any
-
+from . import jsonio
 from .system import filters_json
 from .transport import Transport, quote_name
+
+TYPE_CHECKING = False  # typing and collections.abc cost CLI start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from typing import Any
 
 
 def registry_auth_header(auth: dict[str, str] | None) -> dict[str, str]:
     """``X-Registry-Auth``: base64url JSON of an AuthConfig (``e30=`` for none, as the CLI)."""
-    data = json.dumps(auth or {}, separators=(",", ":")).encode()
+    import base64
+
+    data = jsonio.dumps(auth or {}, separators=(",", ":")).encode()
     return {"X-Registry-Auth": base64.urlsafe_b64encode(data).decode()}
 
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .system import filters_json
-from .transport import Transport
+from .transport import Transport, quote
+
+TYPE_CHECKING = False  # typing and collections.abc cost CLI start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _n(network: str) -> str:
-    from urllib.parse import quote  # not at import: CLI start-up
-
     return "/networks/" + quote(network, safe="")
 
 

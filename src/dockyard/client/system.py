@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 from .transport import Transport
+
+TYPE_CHECKING = False  # typing and collections.abc cost CLI start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 
 class SystemAPI:

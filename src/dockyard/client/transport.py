@@ -17,15 +17,17 @@ API needs little of it (one request per connection, chunked and sized bodies, 10
 
 from __future__ import annotations
 
-import json
+# Start-up of every CLI command goes through here, so only modules that cost next to
+# nothing are imported: ``_socket`` rather than ``socket`` (which imports enum, selectors
+# and more; imported for tcp:// only), ``jsonio`` rather than ``json`` (which imports re),
+# and percent-encoding of our own (``urllib.parse`` imports ``ipaddress``: 2 ms).
+# typing and collections.abc are imported for type checkers only.
+import _socket
 import os
-import socket
-import struct
 
+from . import jsonio
 from .errors import APIError, DaemonUnavailable
 
-# Start-up of every CLI command goes through here: typing, collections.abc and
-# urllib.parse (a few ms each) are imported only where they are used.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -80,20 +82,34 @@ def query_string(params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -
         elif isinstance(value, list | tuple):
             pairs.extend((key, str(v)) for v in value)
         elif isinstance(value, dict):
-            pairs.append((key, json.dumps(value, separators=(",", ":"))))
+            pairs.append((key, jsonio.dumps(value, separators=(",", ":"))))
         else:
             pairs.append((key, str(value)))
     if not pairs:
         return ""
-    from urllib.parse import urlencode
+    return "?" + "&".join(f"{quote_plus(str(k))}={quote_plus(v)}" for k, v in pairs)
 
-    return "?" + urlencode(pairs)
+
+_ALWAYS_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def quote(text: str, safe: str = "/") -> str:
+    """``urllib.parse.quote(text, safe)``: UTF-8, ``%XX``; ``safe`` is ASCII."""
+    ok = _ALWAYS_SAFE.union(safe)
+    if all(c in ok for c in text):
+        return text
+    return "".join(c if c in ok else "".join(f"%{b:02X}" for b in c.encode()) for c in text)
+
+
+def quote_plus(text: str, safe: str = "") -> str:
+    """``urllib.parse.quote_plus``: what ``urlencode`` does to keys and values."""
+    if " " in text:
+        return quote(text, safe + " ").replace(" ", "+")
+    return quote(text, safe)
 
 
 def quote_name(name: str) -> str:
     """A name in a path: slashes stay (``/images/docker.io/library/x/push``)."""
-    from urllib.parse import quote
-
     return quote(name, safe="/:@")
 
 
@@ -101,7 +117,7 @@ def error_message(status: int, body: bytes, content_type: str) -> str:
     text = body.decode("utf-8", "replace")
     if content_type.split(";")[0].strip() == "application/json":
         try:
-            data = json.loads(text)
+            data = jsonio.loads(text)
         except ValueError:
             data = None
         if isinstance(data, dict) and isinstance(data.get("message"), str):
@@ -114,7 +130,7 @@ class _Reader:
     """A socket with a read buffer: lines for the head, exact reads and what is left
     (the bytes that follow a 101 belong to the hijacked stream)."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: _socket.socket) -> None:
         self.sock = sock
         self.buf = bytearray()
 
@@ -181,9 +197,9 @@ class Response:
     """A response whose body is still on the wire: read it whole, as chunks as they
     arrive (chunked framing decoded), or as JSON messages."""
 
-    def __init__(self, sock: socket.socket, reader: _Reader, status: int, headers: Headers,
+    def __init__(self, sock: _socket.socket, reader: _Reader, status: int, headers: Headers,
                  has_body: bool) -> None:
-        self.sock: socket.socket | None = sock
+        self.sock: _socket.socket | None = sock
         self.reader = reader
         self.status = status
         self.headers = headers
@@ -228,7 +244,7 @@ class Response:
 
     def json(self) -> Any:
         data = self.read()
-        return json.loads(data) if data.strip() else None
+        return jsonio.loads(data) if data.strip() else None
 
     def iter_chunks(self, size: int = 65536) -> Iterator[bytes]:
         try:
@@ -241,7 +257,6 @@ class Response:
     def iter_json(self) -> Iterator[Any]:
         """JSON messages, one per line (tolerates several per chunk and split lines)."""
         buf = b""
-        decoder = json.JSONDecoder()
         for chunk in self.iter_chunks():
             buf += chunk
             while True:
@@ -255,17 +270,17 @@ class Response:
                     break
                 line, buf = text[:nl], text[nl + 1:]
                 if line.strip():
-                    yield json.loads(line)
+                    yield jsonio.loads(line)
         if buf.strip():
             s = buf.decode()
             pos = 0
             while pos < len(s):
-                obj, pos = decoder.raw_decode(s, pos)
+                obj, pos = jsonio.raw_decode(s, pos)
                 yield obj
                 while pos < len(s) and s[pos].isspace():
                     pos += 1
 
-    def detach(self) -> tuple[socket.socket, bytes]:
+    def detach(self) -> tuple[_socket.socket, bytes]:
         """The socket and the bytes already read past the head (for a hijack)."""
         sock = self.sock
         assert sock is not None
@@ -290,9 +305,9 @@ class Transport:
 
     # --- connections ---------------------------------------------------------------------
 
-    def connect(self) -> socket.socket:
+    def connect(self) -> _socket.socket:
         if self.kind == "unix":
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
             try:
                 sock.settimeout(self.timeout)
                 sock.connect(self.address)
@@ -300,6 +315,8 @@ class Transport:
                 sock.close()
                 raise
             return sock
+        import socket
+
         return socket.create_connection((self.address, self.port), timeout=self.timeout)
 
     def url(self, path: str, params: Any = None, versioned: bool = True) -> str:
@@ -318,7 +335,7 @@ class Transport:
         data: bytes | None = None
         chunks: Iterable[bytes] | None = None
         if isinstance(body, dict | list):
-            data = json.dumps(body).encode()
+            data = jsonio.dumps(body).encode()
             hdrs["Content-Type"] = "application/json"
         elif isinstance(body, str):
             data = body.encode()
@@ -343,7 +360,7 @@ class Transport:
         try:
             sock = self.connect()
         except (FileNotFoundError, ConnectionRefusedError, PermissionError,
-                socket.gaierror, ConnectionError, TimeoutError) as exc:
+                _socket.gaierror, ConnectionError, TimeoutError) as exc:
             raise DaemonUnavailable(self.host, str(exc)) from None
         try:
             sock.sendall(head.encode("latin-1") + (data or b""))
@@ -362,7 +379,7 @@ class Transport:
                 response.status, body_bytes, response.headers.get("Content-Type", "")))
         return response
 
-    def _response(self, sock: socket.socket, method: str) -> Response:
+    def _response(self, sock: _socket.socket, method: str) -> Response:
         reader = _Reader(sock)
         while True:
             line = reader.readline()
@@ -425,7 +442,7 @@ class Transport:
 class Hijacked:
     """An upgraded connection: stdin goes out raw; output comes framed (no TTY) or raw."""
 
-    def __init__(self, sock: socket.socket, *, tty: bool, buffered: bytes = b"") -> None:
+    def __init__(self, sock: _socket.socket, *, tty: bool, buffered: bytes = b"") -> None:
         self.sock = sock
         self.tty = tty
         self._buf = bytearray(buffered)
@@ -437,7 +454,7 @@ class Hijacked:
     def close_stdin(self) -> None:
         """Half-close: the container sees EOF on stdin; its output keeps coming."""
         try:
-            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass
 
@@ -486,7 +503,7 @@ def demux(read_exact: Any) -> Iterator[tuple[int, bytes]]:
             if header:
                 raise APIError(500, "unexpected EOF in a stream frame header")
             return
-        stream, size = header[0], struct.unpack(">I", header[4:8])[0]
+        stream, size = header[0], int.from_bytes(header[4:8], "big")
         payload = read_exact(size) if size else b""
         if len(payload) < size:
             raise APIError(500, "unexpected EOF in a stream frame")

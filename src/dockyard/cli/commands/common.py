@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from ..context import CLIError
 
-from ..context import CLIError, Context
+TYPE_CHECKING = False  # typing costs every command's start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
+
+    from ..context import Context
 
 
 def parse_filters(values: Iterable[str]) -> dict[str, list[str]]:

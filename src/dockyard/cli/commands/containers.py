@@ -4,13 +4,17 @@ unpause, top."""
 from __future__ import annotations
 
 import time
-from datetime import UTC
-from typing import Any
 
 from .. import format as fmt
-from ..context import CLIError, Context
-from ..flags import Parsed
+from ..context import CLIError
 from .common import for_each, parse_filters
+
+TYPE_CHECKING = False  # typing and datetime cost every command's start-up
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ..context import Context
+    from ..flags import Parsed
 
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
               "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Ports": "PORTS",
@@ -178,7 +182,7 @@ def _timestamp(value: str | None, now: float | None = None) -> str | None:
         return f"{now - total:.9f}".rstrip("0").rstrip(".")
     if re.fullmatch(r"\d+(\.\d+)?", value):
         return value
-    from datetime import datetime
+    from datetime import UTC, datetime
     text = value.replace("Z", "+00:00")
     for candidate in (text, text + "T00:00:00"):
         try:

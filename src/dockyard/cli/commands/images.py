@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
 from dockyard.client.images import normalize_name, split_repo_tag
 
 from .. import format as fmt
-from ..context import CLIError, Context
-from ..flags import Parsed
+from ..context import CLIError
 from ..progress import display
 from .common import binary_out, for_each, is_terminal, parse_filters, registry_auth
+
+TYPE_CHECKING = False  # typing costs every command's start-up
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ..context import Context
+    from ..flags import Parsed
 
 IMAGE_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
                  "ID": "IMAGE ID", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from ..context import CLIError, Context
-from ..flags import Parsed
+from ..context import CLIError
 from ..template import Template, TemplateError
+
+TYPE_CHECKING = False  # typing costs start-up
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ..context import Context
+    from ..flags import Parsed
 
 
 def _render(ctx: Context, opts: Parsed, found: list[Any]) -> None:
     if not opts.format:
+        import json  # the indenting encoder is json's own (pure Python, imports re)
+
         ctx.stdout.write(json.dumps(found, indent=4, ensure_ascii=False) + "\n")
         return
     text = opts.format

@@ -3,15 +3,17 @@ output and error texts)."""
 
 from __future__ import annotations
 
-import csv
-import ipaddress
-from datetime import datetime
-from typing import Any
-
 from .. import format as fmt
-from ..context import CLIError, Context
-from ..flags import Parsed
+from ..context import CLIError
 from .common import parse_filters
+
+# csv, ipaddress and datetime are imported where they are used: `network ls` needs none
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ..context import Context
+    from ..flags import Parsed
 
 NETWORK_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
                    "IPv4": "IPV4", "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS",
@@ -25,6 +27,8 @@ def _strings(values: list[str]) -> list[str]:
     """pflag's stringSlice: every value is a CSV line."""
     out: list[str] = []
     for value in values:
+        import csv
+
         out += next(csv.reader([value])) if value else []
     return out
 
@@ -55,6 +59,8 @@ def _labels(values: list[str]) -> dict[str, str]:
 
 
 def _subnet_matches(subnet: str, data: str) -> bool:
+    import ipaddress
+
     try:
         net = ipaddress.ip_network(subnet, strict=False)
     except ValueError:
@@ -76,6 +82,8 @@ def ipam_config(subnets: list[str], ip_ranges: list[str], gateways: list[str],
                 aux: dict[str, str]) -> list[dict[str, Any]]:
     """docker's createIPAMConfig: one entry per subnet, with its range, gateway and
     auxiliary addresses (each must fall inside exactly the subnet it names)."""
+    import ipaddress
+
     if len(subnets) < len(ip_ranges) or len(subnets) < len(gateways):
         raise CLIError("every ip-range or gateway must have a corresponding subnet")
     data: dict[str, dict[str, Any]] = {}
@@ -169,6 +177,7 @@ def go_time_string(created: str) -> str:
         digits = rest[:len(rest) - len(rest.lstrip("0123456789"))]
         frac = "." + digits.rstrip("0") if digits.rstrip("0") else ""
         text = main + rest[len(digits):]
+    from datetime import datetime
     try:
         stamp = datetime.fromisoformat(text)
     except ValueError:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from typing import Any
 
 from dockyard import __version__
 from dockyard.client.errors import DaemonUnavailable
 
-from ..context import CLIError, Context
-from ..flags import Parsed
-from ..template import Template
+from ..context import CLIError
+
+# `dockyard version` is the start-up benchmark: typing, json and the template engine
+# (for --format only) are imported where they are used.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ..context import Context
+    from ..flags import Parsed
 
 
 def client_version(ctx: Context) -> dict[str, Any]:
@@ -42,6 +47,7 @@ def _arch() -> str:
 
 
 def _format(ctx: Context, fmt: str, data: Any) -> None:
+    from ..template import Template
     if fmt == "json":
         fmt = "{{json .}}"
     ctx.stdout.write(Template(fmt.replace("\\t", "\t").replace("\\n", "\n")).render(data)
@@ -200,4 +206,5 @@ def _info_text(i: dict[str, Any]) -> str:
 
 
 def dumps(value: Any) -> str:
+    import json
     return json.dumps(value, indent=4)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 from .. import format as fmt
-from ..context import CLIError, Context
-from ..flags import Parsed
+from ..context import CLIError
 from .common import for_each, parse_filters
+
+TYPE_CHECKING = False  # typing and re cost every command's start-up
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ..context import Context
+    from ..flags import Parsed
 
 VOLUME_HEADERS = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE",
                   "Mountpoint": "MOUNTPOINT", "Labels": "LABELS", "Links": "LINKS",
@@ -41,7 +44,24 @@ def create(ctx: Context, opts: Parsed) -> int:
 
 
 def _natural_key(text: str) -> list[Any]:
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
+    return [int(p) if p.isdigit() else p for p in split_digits(text)]
+
+
+def split_digits(text: str) -> list[str]:
+    """``re.split(r"(\\d+)", text)``: text and runs of decimal digits, alternating."""
+    parts: list[str] = []
+    start = i = 0
+    while i < len(text):
+        if text[i].isdecimal():
+            end = i + 1
+            while end < len(text) and text[end].isdecimal():
+                end += 1
+            parts += [text[start:i], text[i:end]]
+            start = i = end
+        else:
+            i += 1
+    parts.append(text[start:])
+    return parts
 
 
 def volume_row(v: dict[str, Any]) -> fmt.Row:
