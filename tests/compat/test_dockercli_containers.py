@@ -7,42 +7,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from test_api_containers_support import container_daemon, usable
 
 pytestmark = [pytest.mark.compat, pytest.mark.root]
 
 DOCKER = shutil.which("docker")
-
-
-@pytest.fixture(scope="module")
-def cli(tmp_path_factory):
-    if DOCKER is None:
-        pytest.skip("the docker CLI is not on PATH")
-    if (why := usable()) is not None:
-        pytest.skip(why)
-    config = tmp_path_factory.mktemp("dockercfg")
-    with container_daemon() as d:
-        def run(*args: str, check: bool = True, timeout: float = 60, input: str | None = None):
-            env = {**os.environ, "DOCKER_CONFIG": str(config), "DOCKER_CLI_HINTS": "false"}
-            env.pop("DOCKER_HOST", None)
-            env.pop("DOCKER_API_VERSION", None)
-            r = subprocess.run([DOCKER, "-H", d.url, *args], capture_output=True, text=True,
-                               timeout=timeout, env=env, input=input,
-                               stdin=None if input is not None else subprocess.DEVNULL)
-            if check and r.returncode != 0:
-                raise AssertionError(f"docker {' '.join(args)} exited {r.returncode}\n"
-                                     f"stdout: {r.stdout}\nstderr: {r.stderr}\n"
-                                     f"daemon log: {d.d.log_text()}")
-            return r
-
-        run.url = d.url  # type: ignore[attr-defined]
-        yield run
 
 
 def test_run_rm_echo(cli):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -34,22 +33,9 @@ def registry(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cli(registry, tmp_path_factory):
-    config = tmp_path_factory.mktemp("dockercfg")
+def cli(registry, docker_runner):
     with running_daemon() as d:
-        def run(*args: str, check: bool = True, timeout: float = 120):
-            env = {**os.environ, "DOCKER_CONFIG": str(config), "DOCKER_CLI_HINTS": "false"}
-            env.pop("DOCKER_HOST", None)
-            env.pop("DOCKER_API_VERSION", None)
-            r = subprocess.run([DOCKER, "-H", d.url, *args], capture_output=True, text=True,
-                               timeout=timeout, env=env, stdin=subprocess.DEVNULL)
-            if check and r.returncode != 0:
-                raise AssertionError(f"docker {' '.join(args)} exited {r.returncode}\n"
-                                     f"stdout: {r.stdout}\nstderr: {r.stderr}\n"
-                                     f"daemon log: {d.log_text()}")
-            return r
-
-        yield run
+        yield docker_runner(d.url, d.log_text, timeout=120)
 
 
 def test_version_info(cli):

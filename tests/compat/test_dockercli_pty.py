@@ -16,24 +16,14 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ptyharness import PtyProcess
-from test_api_containers_support import container_daemon, usable
 
 pytestmark = [pytest.mark.compat, pytest.mark.root]
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIS = {"docker": shutil.which("docker"), "dockyard": str(ROOT / ".venv/bin/dockyard")}
 BANNER = b"built-in commands"  # busybox sh's greeting on a terminal
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    if (why := usable()) is not None:
-        pytest.skip(why)
-    with container_daemon() as d:
-        yield d
 
 
 @pytest.fixture(params=sorted(CLIS))

@@ -4,29 +4,11 @@ test_api_containers_support.container_daemon."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from test_api_containers_support import container_daemon, usable
 
 pytestmark = [pytest.mark.compat, pytest.mark.root]
 
 docker = pytest.importorskip("docker")
-
-
-@pytest.fixture(scope="module")
-def client():
-    if (why := usable()) is not None:
-        pytest.skip(why)
-    with container_daemon() as d:
-        c = docker.DockerClient(base_url=d.url, version="auto", timeout=60)
-        try:
-            yield c
-        finally:
-            c.close()
 
 
 def test_run_echo(client):

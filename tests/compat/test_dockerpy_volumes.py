@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from test_api_containers_support import container_daemon, usable
 
 pytestmark = [pytest.mark.compat, pytest.mark.root]
 
@@ -19,18 +14,12 @@ docker = pytest.importorskip("docker")
 
 
 @pytest.fixture(scope="module")
-def client():
-    if (why := usable()) is not None:
-        pytest.skip(why)
-    with container_daemon() as d:
-        c = docker.DockerClient(base_url=d.url, version="auto", timeout=60)
-        try:
-            yield c
-            c.volumes.prune(filters={"all": "true"})
-            assert c.volumes.list() == []
-            assert os.listdir(d.d.dir / "data" / "volumes") == []
-        finally:
-            c.close()
+def client(client, daemon):
+    """conftest's ``client``; at the end no volume may be left, in the API or on disk."""
+    yield client
+    client.volumes.prune(filters={"all": "true"})
+    assert client.volumes.list() == []
+    assert os.listdir(daemon.d.dir / "data" / "volumes") == []
 
 
 def test_volumes_api(client):

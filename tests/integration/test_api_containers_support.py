@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from engine_support import find_dirs as _find_dirs
 from test_api_support import Daemon, UnixHTTPConnection, start_daemon, stop_daemon
 
 
@@ -59,18 +60,6 @@ def _free_pool_base() -> str:
         if not any(net.overlaps(u) for u in used):
             return str(net)
     raise RuntimeError("no free test address pool")
-
-
-def _find_dirs(top: str, name: str, depth: int = 6) -> list[str]:
-    found = []
-    for root, dirs, _ in os.walk(top):
-        if root.count("/") - top.count("/") >= depth:
-            dirs[:] = []
-            continue
-        if name in dirs:
-            found.append(os.path.join(root, name))
-            dirs.remove(name)
-    return found
 
 
 def _shim_pids(exec_root: Path) -> list[int]:

@@ -8,16 +8,22 @@ fails the test if a mount, cgroup or shim process is left behind.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import glob
 import json
 import os
 import secrets
-import signal
 import time
 
 import pytest
-from engine_support import mounts_under, shim_pids
+from engine_support import (
+    find_dirs,
+    kill_shims,
+    mounts_under,
+    remove_all,
+    remove_dirs,
+    shim_pids,
+    unmount_under,
+)
 
 from dockyard.engine.containers import ContainerEngine, EngineConfig
 from dockyard.engine.errors import Conflict, InvalidParameter, NoSuchContainer
@@ -26,18 +32,6 @@ pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="containers need root"),
 ]
-
-
-def _find_dirs(top: str, name: str, depth: int = 6) -> list[str]:
-    found = []
-    for root, dirs, _ in os.walk(top):
-        if root.count("/") - top.count("/") >= depth:
-            dirs[:] = []
-            continue
-        if name in dirs:
-            found.append(os.path.join(root, name))
-            dirs.remove(name)
-    return found
 
 
 class Env:
@@ -72,35 +66,12 @@ class Env:
 def env(busybox_store, tmp_path):
     e = Env(busybox_store, tmp_path)
     yield e
-
-    async def cleanup(eng):
-        for cid in eng.ids():
-            with contextlib.suppress(Exception):
-                await eng.remove(cid, force=True)
-        return eng.ids()
-
-    left = e.run(cleanup)
-    shims = shim_pids(e.exec_root)
-    for pid in shims:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    mounts = mounts_under(os.path.join(e.data_root, "containers"))
-    for point in reversed(mounts):
-        with contextlib.suppress(OSError):
-            os.system(f"umount -l {point}")
-    parents = _find_dirs("/sys/fs/cgroup", e.cgroup_parent)
+    left = e.run(remove_all)
+    shims = kill_shims(e.exec_root)
+    mounts = unmount_under(os.path.join(e.data_root, "containers"))
+    parents = find_dirs("/sys/fs/cgroup", e.cgroup_parent)
     cgroups = [c for p in parents for c in glob.glob(p + "/*/")]
-    for parent in parents:
-        # The runtime removes the container's cgroup, not the parent; a v1 memory
-        # cgroup may stay busy for a moment after its last task left.
-        for _ in range(50):
-            try:
-                os.rmdir(parent)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.05)
+    remove_dirs(parents)
     assert not left, f"containers left: {left}"
     assert not shims, f"shims left: {shims}"
     assert not mounts, f"mounts left: {mounts}"

@@ -16,7 +16,7 @@ import signal
 import time
 
 import pytest
-from engine_support import mounts_under, shim_pids
+from engine_support import find_dirs, kill_shims, remove_all, remove_dirs, unmount_under
 
 from dockyard.engine.containers import ContainerEngine, EngineConfig
 from dockyard.engine.errors import Conflict, InvalidParameter, NotFound
@@ -74,17 +74,8 @@ class Env:
 
 
 def cleanup_env(e: Env) -> None:
-    async def cleanup(eng):
-        for cid in eng.ids():
-            with contextlib.suppress(Exception):
-                await eng.remove(cid, force=True)
-        return eng.ids()
-
-    left = e.run(cleanup)
-    shims = shim_pids(e.exec_root)
-    for pid in shims:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    left = e.run(remove_all)
+    shims = kill_shims(e.exec_root)
     runtime_root = os.path.join(e.exec_root, "runtime")
     execers = []
     for _ in range(40):  # they exit once the container's processes are gone
@@ -95,26 +86,10 @@ def cleanup_env(e: Env) -> None:
     for pid in execers:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    mounts = mounts_under(os.path.join(e.data_root, "containers"))
-    for point in reversed(mounts):
-        os.system(f"umount -l {point}")
-    parents = []
-    for root, dirs, _ in os.walk("/sys/fs/cgroup"):
-        if root.count("/") > 8:
-            dirs[:] = []
-        elif e.cgroup_parent in dirs:
-            parents.append(os.path.join(root, e.cgroup_parent))
-            dirs.remove(e.cgroup_parent)
+    mounts = unmount_under(os.path.join(e.data_root, "containers"))
+    parents = find_dirs("/sys/fs/cgroup", e.cgroup_parent)
     cgroups = [c for p in parents for c in glob.glob(p + "/*/")]
-    for parent in parents:
-        for _ in range(50):
-            try:
-                os.rmdir(parent)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.05)
+    remove_dirs(parents)
     assert not left, f"containers left: {left}"
     assert not shims, f"shims left: {shims}"
     assert not execers, f"exec helpers left: {execers}"

@@ -8,16 +8,14 @@ container and fails the test if a shim, a mount or a cgroup is left behind.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import glob
 import json
 import os
 import secrets
 import signal
-import time
 
 import pytest
-from engine_support import mounts_under, shim_pids
+from engine_support import kill_shims, remove_all, remove_dirs, unmount_under
 
 from dockyard.engine.containers import ContainerEngine, EngineConfig
 
@@ -49,30 +47,14 @@ def env(busybox_store, tmp_path):
     async def cleanup() -> list[str]:
         eng = make()
         await eng.restore()
-        for cid in eng.ids():
-            with contextlib.suppress(Exception):
-                await eng.remove(cid, force=True)
-        left = eng.ids()
+        left = await remove_all(eng)
         await eng.close()
         return left
 
     left = asyncio.run(cleanup())
-    shims = shim_pids(exec_root)
-    for pid in shims:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    mounts = mounts_under(os.path.join(str(busybox_store.root), "containers"))
-    for point in reversed(mounts):
-        os.system(f"umount -l {point}")
-    for parent in _cgroups_of(cfg.cgroup_parent):
-        for _ in range(50):
-            try:
-                os.rmdir(parent)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.05)
+    shims = kill_shims(exec_root)
+    mounts = unmount_under(os.path.join(str(busybox_store.root), "containers"))
+    remove_dirs(_cgroups_of(cfg.cgroup_parent))
     assert not left, f"containers left: {left}"
     assert not shims, f"shims left: {shims}"
     assert not mounts, f"mounts left: {mounts}"

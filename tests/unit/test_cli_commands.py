@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,13 +24,6 @@ IMG_B = "sha256:" + "b" * 64
 def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ages like "5 minutes ago" must not drift while a long test run goes on."""
     monkeypatch.setattr(cli_format, "now", lambda: NOW)
-
-
-@pytest.fixture
-def daemon() -> Iterator[FakeDaemon]:
-    d = FakeDaemon().start()
-    yield d
-    d.stop()
 
 
 class Result:

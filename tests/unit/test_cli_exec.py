@@ -7,12 +7,12 @@ import base64
 import io
 import json
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_client_fakedaemon import FakeDaemon, Reply, error, frame, lines
+from test_client_fakedaemon import run_cli as run
 
 from dockyard.cli.main import main
 
@@ -22,26 +22,12 @@ EID = "e" * 64
 CID = "c" * 64
 
 
-@pytest.fixture
-def daemon() -> Iterator[FakeDaemon]:
-    d = FakeDaemon().start()
-    yield d
-    d.stop()
-
-
 class BytesOut(io.StringIO):
     """A text stream with a binary ``buffer``, like sys.stdout."""
 
     def __init__(self) -> None:
         super().__init__()
         self.buffer = io.BytesIO()
-
-
-def run(daemon: FakeDaemon, *argv: str, stdin: Any = "") -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    status = main(["-H", daemon.host, *argv], stdout=out, stderr=err,
-                  stdin=io.StringIO(stdin) if isinstance(stdin, str) else stdin)
-    return status, out.getvalue(), err.getvalue()
 
 
 # --- exec --------------------------------------------------------------------------------

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from test_client_fakedaemon import FakeDaemon, Reply, error
+from test_client_fakedaemon import run_cli as run
 
 from dockyard.cli import netopts
 from dockyard.cli.commands.networks import go_time_string
@@ -29,20 +29,6 @@ NETS: list[dict[str, Any]] = [
      "Scope": "local", "Driver": "bridge", "EnableIPv6": False, "Internal": False,
      "Labels": None},
 ]
-
-
-@pytest.fixture
-def daemon() -> Iterator[FakeDaemon]:
-    d = FakeDaemon().start()
-    yield d
-    d.stop()
-
-
-def run(daemon: FakeDaemon, *argv: str, stdin: str = "") -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    status = main(["-H", daemon.host, *argv], stdout=out, stderr=err,
-                  stdin=io.StringIO(stdin))
-    return status, out.getvalue(), err.getvalue()
 
 
 # --- create ------------------------------------------------------------------------------

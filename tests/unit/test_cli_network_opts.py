@@ -6,15 +6,13 @@ busybox``; endpoint settings without their zero fields). Plus ps's PORTS column 
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from test_client_fakedaemon import FakeDaemon, Reply
+from test_client_fakedaemon import run_cli as run
 
 from dockyard.cli import netopts
-from dockyard.cli.main import main
 
 pytestmark = pytest.mark.unit
 
@@ -156,17 +154,9 @@ DOCKER_ERRORS: list[tuple[list[str], str]] = [
 
 
 @pytest.fixture
-def daemon() -> Iterator[FakeDaemon]:
-    d = FakeDaemon().start()
-    d.route("POST", "/containers/create", Reply(201, {"Id": CID, "Warnings": []}))
-    yield d
-    d.stop()
-
-
-def run(daemon: FakeDaemon, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    status = main(["-H", daemon.host, *argv], stdout=out, stderr=err, stdin=io.StringIO())
-    return status, out.getvalue(), err.getvalue()
+def daemon(daemon: FakeDaemon) -> FakeDaemon:
+    daemon.route("POST", "/containers/create", Reply(201, {"Id": CID, "Warnings": []}))
+    return daemon
 
 
 def _fields(body: dict[str, Any]) -> dict[str, Any]:

@@ -4,32 +4,16 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_client_fakedaemon import FakeDaemon, Reply, error, frame, lines
-
-from dockyard.cli.main import main
+from test_client_fakedaemon import run_cli as run
 
 pytestmark = pytest.mark.unit
 
 CID = "c" * 64
-
-
-@pytest.fixture
-def daemon() -> Iterator[FakeDaemon]:
-    d = FakeDaemon().start()
-    yield d
-    d.stop()
-
-
-def run(daemon: FakeDaemon, *argv: str, stdin: str = "") -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    status = main(["-H", daemon.host, *argv], stdout=out, stderr=err,
-                  stdin=io.StringIO(stdin))
-    return status, out.getvalue(), err.getvalue()
 
 
 def _container_routes(d: FakeDaemon, status: int = 0, output: bytes = b"hello\n") -> None:

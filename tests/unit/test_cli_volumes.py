@@ -3,16 +3,14 @@ against a fake daemon: the requests docker's CLI makes, and its output."""
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Iterator
 
 import pytest
-from test_client_fakedaemon import FakeDaemon, Reply, error
+from test_client_fakedaemon import Reply, error
+from test_client_fakedaemon import run_cli as run
 
 from dockyard.cli.commands.run import parse_mount, split_volumes
 from dockyard.cli.context import CLIError
-from dockyard.cli.main import main
 
 pytestmark = pytest.mark.unit
 
@@ -20,20 +18,6 @@ CID = "c" * 64
 VOL = {"CreatedAt": "2026-01-01T00:00:00Z", "Driver": "local", "Labels": {"a": "b"},
        "Mountpoint": "/var/lib/dockyard/volumes/v10/_data", "Name": "v10", "Options": None,
        "Scope": "local"}
-
-
-@pytest.fixture
-def daemon() -> Iterator[FakeDaemon]:
-    d = FakeDaemon().start()
-    yield d
-    d.stop()
-
-
-def run(daemon: FakeDaemon, *argv: str, stdin: str = "") -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    status = main(["-H", daemon.host, *argv], stdout=out, stderr=err,
-                  stdin=io.StringIO(stdin))
-    return status, out.getvalue(), err.getvalue()
 
 
 def test_volume_create(daemon):

@@ -9,6 +9,7 @@ client sends until it half-closes.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -189,6 +190,17 @@ def frame(stream: int, data: bytes) -> bytes:
 
 def lines(*messages: Any) -> list[bytes]:
     return [json.dumps(m).encode() + b"\r\n" for m in messages]
+
+
+def run_cli(daemon: FakeDaemon, *argv: str, stdin: Any = "") -> tuple[int, str, str]:
+    """``dockyard -H <daemon> *argv`` in process: (exit status, stdout, stderr). ``stdin`` is
+    text for a StringIO, or a stream passed as it is."""
+    from dockyard.cli.main import main  # lazily: the client tests import this module too
+
+    out, err = io.StringIO(), io.StringIO()
+    status = main(["-H", daemon.host, *argv], stdout=out, stderr=err,
+                  stdin=io.StringIO(stdin) if isinstance(stdin, str) else stdin)
+    return status, out.getvalue(), err.getvalue()
 
 
 def test_fake_daemon_answers_404_json() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Iterator
 
 import pytest
 from test_client_fakedaemon import FakeDaemon, Reply, error, frame, lines
@@ -15,13 +14,6 @@ from dockyard.client import APIError, Client, DaemonUnavailable, default_host, p
 from dockyard.client.transport import demux_chunks, query_string
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def daemon() -> Iterator[FakeDaemon]:
-    d = FakeDaemon().start()
-    yield d
-    d.stop()
 
 
 @pytest.fixture
