@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cgroup_mounts
+from hostprobe import cgroup_mounts
 
 pytestmark = [pytest.mark.compat, pytest.mark.root]
 

@@ -13,7 +13,7 @@ import re
 import pytest
 
 import oci
-from conftest import cgroup_dir, mountinfo, parse_status, proc_cgroups
+from hostprobe import cgroup_dir, mountinfo, parse_status, proc_cgroups
 
 pytestmark = [pytest.mark.compat, pytest.mark.root]
 

@@ -7,7 +7,7 @@ import os
 import pytest
 
 import oci
-from conftest import cgroup_dir, cgroup_mounts, proc_cgroups, wait_for
+from hostprobe import cgroup_dir, cgroup_mounts, proc_cgroups, wait_for
 
 pytestmark = pytest.mark.root
 

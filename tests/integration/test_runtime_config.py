@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import oci
-from conftest import mountinfo, parse_status
+from hostprobe import mountinfo, parse_status
 
 pytestmark = pytest.mark.root
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import oci
-from conftest import cgroup_dir, parse_status, pid_alive, status_field, wait_for
+from hostprobe import cgroup_dir, parse_status, pid_alive, status_field, wait_for
 
 pytestmark = pytest.mark.root
 

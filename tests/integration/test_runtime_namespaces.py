@@ -7,7 +7,7 @@ import os
 import pytest
 
 import oci
-from conftest import status_field
+from hostprobe import status_field
 
 pytestmark = pytest.mark.root
 

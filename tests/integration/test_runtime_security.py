@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import oci
-from conftest import parse_status
+from hostprobe import parse_status
 
 pytestmark = pytest.mark.root
 
