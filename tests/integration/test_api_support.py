@@ -9,6 +9,7 @@ import contextlib
 import http.client
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -88,8 +89,9 @@ class Daemon:
 
 
 def start_daemon(base: Path, *extra: str, timeout: float = 10,
-                 wrapper: tuple[str, ...] = ()) -> Daemon:
-    """``wrapper``: a command that execs the daemon, e.g. ``nsenter --net=PATH``."""
+                 wrapper: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Daemon:
+    """``wrapper``: a command that execs the daemon, e.g. ``nsenter --net=PATH``; ``env``:
+    its environment (default: ours)."""
     sock = base / "d.sock"
     data = base / "data"
     run = base / "run"
@@ -98,7 +100,7 @@ def start_daemon(base: Path, *extra: str, timeout: float = 10,
         proc = subprocess.Popen([*wrapper, str(DOCKYARDD), "-H", f"unix://{sock}", "--data-root",
                                  str(data), "--exec-root", str(run), "--log-level", "debug",
                                  *extra], stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, env=env)
     daemon = Daemon(base, sock, data, run, proc, log)
     deadline = time.monotonic() + timeout
     # The socket file appears at bind(), a moment before listen(): wait until it
@@ -142,16 +144,36 @@ def stop_daemon(daemon: Daemon) -> int | None:
 
 @contextlib.contextmanager
 def running_daemon(*extra: str) -> Iterator[Daemon]:
+    """A daemon for the image and system tests. It makes the default bridge network at
+    start, as dockerd makes docker0: under names of its own (bridge, nft table, cgroup
+    parent), all removed afterwards."""
     base = Path(tempfile.mkdtemp(prefix="dyd-", dir="/tmp"))  # short: sun_path is 108 bytes
+    token = secrets.token_hex(3)
+    table = f"dyd-{token}"
+    env = {**os.environ, "DOCKYARD_BRIDGE": f"dyd{token}", "DOCKYARD_NAT_TABLE": table,
+           "DOCKYARD_CGROUP_PARENT": f"dyd-test-{token}"}
     daemon = None
     try:
-        daemon = start_daemon(base, *extra)
+        daemon = start_daemon(base, *extra, env=env)
         yield daemon
     finally:
         if daemon is not None:
             stop_daemon(daemon)
         _unmount_under(base)
         shutil.rmtree(base, ignore_errors=True)
+        _remove_network_leftovers(table)
+
+
+def _remove_network_leftovers(table: str) -> None:
+    """The links that carry the daemon's alias (``dockyard:<table>``) and its nft table."""
+    if os.geteuid() != 0:
+        return
+    with contextlib.suppress(Exception):
+        from dockyard.network import bridge as br
+
+        for name, _kind in br.links_with_alias(f"dockyard:{table}"):
+            br.delete_link(name)
+    subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True)
 
 
 def _unmount_under(base: Path) -> None:
