@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 
 work=$(mktemp -d /tmp/dockyard-quickstart.XXXXXX)
 daemon_pid="" registry_pid=""
+had_bridge=1 had_table=1 had_cgroups=1
+ip link show dockyard0 >/dev/null 2>&1 || had_bridge=0
+nft list table inet dockyard >/dev/null 2>&1 || had_table=0
+compgen -G "/sys/fs/cgroup/*/dockyard" >/dev/null || had_cgroups=0
 cleanup() {
     status=$?
     set +e
@@ -16,6 +20,11 @@ cleanup() {
     # containers the daemon left (live restore) would keep mounts under the data root
     umount -R "$work/data" 2>/dev/null || true
     rm -rf "$work" 2>/dev/null || true
+    # the default network and cgroup parent the daemon made, as dockerd makes docker0: its
+    # data root is gone, so they go too, unless they were there before
+    [ "$had_bridge" = 0 ] && ip link del dockyard0 2>/dev/null
+    [ "$had_table" = 0 ] && nft delete table inet dockyard 2>/dev/null
+    [ "$had_cgroups" = 0 ] && rmdir /sys/fs/cgroup/*/dockyard 2>/dev/null
     exit "$status"
 }
 trap cleanup EXIT
