@@ -38,6 +38,7 @@ def cli(request, daemon, tmp_path):
 
     class Cli:
         config = tmp_path / "config.json"
+        exe, url, environ = binary, daemon.url, env
 
         def pty(self, *args: str) -> PtyProcess:
             p = PtyProcess([binary, "-H", daemon.url, *args], env)
@@ -117,3 +118,23 @@ def test_detach_keys_run_attach_exec(cli, how):
         assert _running(cli, name)
     finally:
         cli.run("rm", "-f", name)
+
+
+def test_sig_proxy_forwards_signals_to_the_container(cli, tmp_path):
+    """``run`` attached without a TTY proxies the signals it gets to the container."""
+    name = f"dysig{os.getpid()}{tmp_path.name[-6:]}".replace("_", "")
+    script = 'trap "echo got-term; exit 3" TERM; echo ready; while :; do sleep 0.1; done'
+    proc = subprocess.Popen(
+        [cli.exe, "-H", cli.url, "run", "--name", name, "busybox", "sh", "-c",
+         script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        env=cli.environ)
+    try:
+        assert proc.stdout.readline() == b"ready\n"
+        proc.send_signal(15)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (proc.returncode, out) == (3, b"got-term\n"), err
+    assert cli.run("rm", "-f", name).returncode == 0

@@ -115,6 +115,9 @@ SIMPLE_COMMANDS = [
     (["tag", "busybox", "mine:1"], [("POST", "/images/busybox/tag", Reply(201))], ""),
     (["info"], [("GET", "/info", Reply(json_body={"Containers": 3, "NCPU": 2}))],
      " Containers: 3\n"),
+    (["run", "-d", "busybox", "sleep", "300"],
+     [("POST", "/containers/create", Reply(201, {"Id": "c" * 64, "Warnings": []})),
+      ("POST", "/containers/c+/start", Reply(204))], "c" * 64),
 ]
 
 

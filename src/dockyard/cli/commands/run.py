@@ -5,18 +5,20 @@ attach before start; start; wait) and its exit codes (125 daemon/CLI, 126 cannot
 
 from __future__ import annotations
 
-import json
+# _signal, not signal: signal.py wraps numbers in enums (enum costs ~4 ms of start-up);
+# json, re and threading are imported where they are needed, also for start-up.
+import _signal
 import os
-import re
-import signal
-import threading
-from typing import Any
 
 from ..context import CLIError, Context
 from ..flags import Parsed
 from .common import is_terminal
 
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+_SIZE = r"^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$"
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
@@ -29,7 +31,9 @@ class ConfigError(CLIError):
 
 def ram_in_bytes(value: str, flag: str) -> int:
     """go-units RAMInBytes: ``512m`` → 536870912 (binary units, optional ``b``)."""
-    m = _SIZE.match(value.strip())
+    import re
+
+    m = re.match(_SIZE, value.strip())
     if not m:
         bad = re.match(r"^\d+(?:\.\d+)? ?(.*)$", value.strip())
         why = f"invalid suffix: '{bad.group(1)}'" if bad else f"invalid size: '{value}'"
@@ -139,6 +143,8 @@ def parse_security_opts(values: list[str]) -> list[str]:
         if not eq:
             raise CLIError(f"Invalid --security-opt: {opt!r}", 125)
         if key == "seccomp" and value != "unconfined":
+            import json
+
             try:
                 with open(value, encoding="utf-8") as f:
                     profile = json.load(f)
@@ -306,6 +312,8 @@ _DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_0
 
 def go_duration(value: str, flag: str) -> int:
     """Go's time.ParseDuration (``1m30s``, ``500ms``) in nanoseconds."""
+    import re
+
     parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", value)
     if value in ("0",):
         return 0
@@ -653,7 +661,7 @@ def run(ctx: Context, opts: Parsed) -> int:
             if tty and size:
                 previous = _resize_on_winch(ctx, cid)
                 if previous is not None:
-                    handlers[signal.SIGWINCH] = previous
+                    handlers[_signal.SIGWINCH] = previous
             for stream, data in conn.frames():
                 _write(ctx.stderr if stream == 2 else ctx.stdout, data)
     finally:
@@ -712,6 +720,8 @@ class StdinPump:
         self.detached = False
 
     def start(self) -> None:
+        import threading
+
         threading.Thread(target=self.run, daemon=True).start()
 
     def run(self) -> None:
@@ -781,9 +791,11 @@ def _resize_on_winch(ctx: Context, cid: str) -> Any:
             except (APIError, OSError):
                 pass
 
+    import threading
+
     resize()
     if threading.current_thread() is threading.main_thread():
-        return signal.signal(signal.SIGWINCH, resize)
+        return _signal.signal(_signal.SIGWINCH, resize)
     return None
 
 
@@ -793,12 +805,15 @@ PROXIED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 def _install_signal_handlers(ctx: Context, cid: str, tty: bool,
                              sig_proxy: bool) -> dict[int, Any]:
     """docker's --sig-proxy (on unless a TTY): signals to the CLI go to the container."""
+    import threading
+
     if tty or not sig_proxy or threading.current_thread() is not threading.main_thread():
         return {}
     saved: dict[int, Any] = {}
+    names = {getattr(_signal, name): name for name in PROXIED}
 
     def forward(signum: int, _frame: Any) -> None:
-        name = signal.Signals(signum).name
+        name = names[signum]
 
         def send() -> None:
             try:
@@ -807,12 +822,11 @@ def _install_signal_handlers(ctx: Context, cid: str, tty: bool,
                 pass
         threading.Thread(target=send, daemon=True).start()
 
-    for name in PROXIED:
-        signum = getattr(signal, name)
-        saved[signum] = signal.signal(signum, forward)
+    for signum in names:
+        saved[signum] = _signal.signal(signum, forward)
     return saved
 
 
 def _restore_signal_handlers(saved: dict[int, Any]) -> None:
     for signum, handler in saved.items():
-        signal.signal(signum, handler)
+        _signal.signal(signum, handler)
