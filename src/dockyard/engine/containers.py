@@ -729,17 +729,21 @@ class ContainerEngine:
     async def stop(self, ref: str, timeout: int | None = None,
                    signal: str | int | None = None) -> None:
         live = self._get(ref)
-        if live.state == State.RESTARTING:
-            self._cancel_restart(live)
+        # Under the lock: an exit being recorded (and its restart decided) is seen whole,
+        # never as "exited" a moment before it turns "restarting". Not across the wait
+        # below, which needs the exit handler to take the lock.
+        async with live.lock:
+            if live.state == State.RESTARTING:
+                self._cancel_restart(live)
+                live.rec["HasBeenManuallyStopped"] = True
+                live.rec["State"].update(Status="exited", Restarting=False)
+                await self._persist(live)
+                return
+            check("stop", live.name, live.state)
             live.rec["HasBeenManuallyStopped"] = True
-            live.rec["State"].update(Status="exited", Restarting=False)
+            # The future first: the exit may be processed during any await below.
+            exited = self._exit_future(live)
             await self._persist(live)
-            return
-        check("stop", live.name, live.state)
-        live.rec["HasBeenManuallyStopped"] = True
-        # The future first: the exit may be processed during any await below.
-        exited = self._exit_future(live)
-        await self._persist(live)
         if live.state not in (State.RUNNING, State.PAUSED):
             return
         if timeout is None:
