@@ -101,6 +101,10 @@ class Podman:
         return self(
             "--runtime",
             runtime_binary,
+            # podman names no state root for runtimes it does not know: a private one,
+            # not the runtime's default /run/dockyard/runtime
+            "--runtime-flag",
+            f"root={self.base / 'runtime-state'}",
             "run",
             "--rm",
             "--network",
