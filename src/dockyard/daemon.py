@@ -62,6 +62,8 @@ class DaemonConfig:
     bip: str = ""
     icc: bool = True
     ip_forward: bool = True
+    #: --dns: default DNS servers of containers that name none (embedded DNS forwards there)
+    dns: list[str] = field(default_factory=list)
 
     @property
     def pid_path(self) -> Path:
@@ -86,6 +88,8 @@ def _parser() -> argparse.ArgumentParser:
       help="registry (host[:port] or CIDR) reached over plain HTTP or unverified TLS")
     a("--registry-mirror", action="append", dest="mirrors", default=None,
       help="mirror for Docker Hub pulls")
+    a("--dns", action="append", dest="dns", default=None,
+      help="DNS server for containers that name none with --dns")
     a("--config-file", default=None, help="daemon.json (default /etc/dockyard/daemon.json)")
     a("--default-runtime", default=None, help=f"runtime for containers (default {DEFAULT_RUNTIME})")
     a("--add-runtime", action="append", dest="add_runtime", default=None,
@@ -147,7 +151,7 @@ _FILE_KEYS = {
     "log-driver": "log_driver", "log-opts": "log_opts", "tlsverify": "tlsverify",
     "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey", "tls": "tls",
     "default-address-pools": "default_address_pools", "bip": "bip", "icc": "icc",
-    "ip-forward": "ip_forward",
+    "ip-forward": "ip_forward", "dns": "dns",
 }
 
 
@@ -195,6 +199,7 @@ def load_config(argv: list[str]) -> tuple[DaemonConfig, argparse.Namespace]:
         cfg.log_level = "debug"
     cfg.insecure_registries = list(pick("insecure_registries", "insecure-registries") or [])
     cfg.mirrors = list(pick("mirrors", "registry-mirrors") or [])
+    cfg.dns = list(pick("dns", "dns") or [])
     cfg.default_runtime = pick("default_runtime", "default-runtime") or DEFAULT_RUNTIME
     runtimes: dict[str, dict[str, Any]] = {DEFAULT_RUNTIME: {"path": DEFAULT_RUNTIME}}
     for name, spec in (file_values.get("runtimes") or {}).items():

@@ -176,3 +176,20 @@ def test_publish_all_and_run_flag_errors(cli, names):
     assert r.returncode == 125
     assert f"network {names}-nonet not found" in r.stderr
     assert "Unable to find image" not in r.stderr
+
+
+def test_link_alias_on_a_user_network_is_for_the_linking_container_only(cli, names):
+    net = f"{names}-links"
+    cli("network", "create", net)
+    server, client, other = f"{names}-db", f"{names}-app", f"{names}-other"
+    cli("run", "-d", "--name", server, "--network", net, "busybox", "sleep", "300")
+    cli("run", "-d", "--name", client, "--network", net, "--link", f"{server}:database",
+        "busybox", "sleep", "300")
+    cli("run", "-d", "--name", other, "--network", net, "busybox", "sleep", "300")
+    ip = cli("inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}",
+             server).stdout.strip()
+    r = _exec_retry(cli, client, "nslookup", "database")
+    assert r.returncode == 0 and ip in r.stdout, r.stdout + r.stderr
+    r = cli("exec", other, "nslookup", "database", check=False)
+    assert r.returncode != 0, r.stdout
+    cli("rm", "-f", server, client, other)

@@ -101,7 +101,7 @@ class DaemonHandle:
         code = stop_daemon(self.d)
         took = time.monotonic() - t0
         assert code == 0, self.d.log_text()
-        self.d = start_daemon(self.d.dir)
+        self.d = start_daemon(self.d.dir, "--dns", "127.0.0.1")
         return took
 
     def json(self, method: str, path: str, body=None, status: int | tuple = (200, 201)):
@@ -187,7 +187,9 @@ def container_daemon() -> Iterator[DaemonHandle]:
     os.environ.update(env)
     daemon = handle = None
     try:
-        daemon = start_daemon(base)
+        # --dns on loopback: names the embedded DNS does not know are forwarded there, never
+        # to the host's resolvers (tests send traffic only to loopback and their own)
+        daemon = start_daemon(base, "--dns", "127.0.0.1")
         handle = DaemonHandle(daemon, token, bridge, subnet, table, parent)
         yield handle
     finally:

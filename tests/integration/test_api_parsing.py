@@ -29,23 +29,25 @@ def test_flags():
         "--insecure-registry", "10.0.0.0/8", "--registry-mirror", "http://m", "--add-runtime",
         "runc=/usr/sbin/runc", "--default-runtime", "runc", "--live-restore=false",
         "--default-ulimit", "nofile=1024:4096", "--log-driver", "local", "--log-opt",
-        "max-size=10m", "--log-level", "warn"])
+        "max-size=10m", "--log-level", "warn", "--dns", "127.0.0.1", "--dns", "10.0.0.53"])
     assert cfg.insecure_registries == ["a:5000", "10.0.0.0/8"] and cfg.mirrors == ["http://m"]
     assert cfg.runtimes["runc"] == {"path": "/usr/sbin/runc"} and cfg.default_runtime == "runc"
     assert cfg.live_restore is False
     assert cfg.default_ulimits == {"nofile": {"Name": "nofile", "Soft": 1024, "Hard": 4096}}
     assert cfg.log_driver == "local" and cfg.log_opts == {"max-size": "10m"}
     assert cfg.log_level == "warn"
+    assert cfg.dns == ["127.0.0.1", "10.0.0.53"]
 
 
 def test_daemon_json(tmp_path):
     conf = tmp_path / "daemon.json"
     conf.write_text(json.dumps({"default-ulimits": {"nproc": {"Name": "nproc", "Soft": 1,
                                                               "Hard": 2}},
-                                "log-opts": {"max-file": "3"}, "debug": True}))
+                                "log-opts": {"max-file": "3"}, "debug": True,
+                                "dns": ["192.0.2.53"]}))
     cfg, _ = load_config(["--config-file", str(conf)])
     assert cfg.default_ulimits["nproc"]["Hard"] == 2 and cfg.log_opts == {"max-file": "3"}
-    assert cfg.log_level == "debug"
+    assert cfg.log_level == "debug" and cfg.dns == ["192.0.2.53"]
 
 
 @pytest.mark.parametrize("argv, message", [

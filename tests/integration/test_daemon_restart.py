@@ -75,7 +75,7 @@ def test_sigkill_daemon_containers_survive_and_are_readopted():
         time.sleep(1.5)  # the quitter exits meanwhile
         assert _alive(pid)
 
-        daemon.d = start_daemon(daemon.d.dir)
+        daemon.d = start_daemon(daemon.d.dir, "--dns", "127.0.0.1")
         ps = daemon.json("GET", "/v1.44/containers/json", status=200)
         running = {c["Id"]: c for c in ps}
         assert ticker in running and running[ticker]["State"] == "running"

@@ -403,3 +403,19 @@ def test_ipv6_network(env):
     assert net["GlobalIPv6Address"] == "fd00:7::2" and net["GlobalIPv6PrefixLen"] == 64
     assert m.inspect_network("six")["EnableIPv6"] is True
     assert m._dns_lookup(CID, "s", "AAAA") == ["fd00:7::2"]
+
+
+def test_dns_link_aliases_and_forwarders(env):
+    m = env.manager(default_dns=["127.0.0.1"])
+    m.create_network("n1")
+    m.register(CID, "db", {"NetworkMode": "n1"}, None)
+    m.netns_for(CID, rec(CID, "db", "n1"))
+    m.register(CID2, "app", {"NetworkMode": "n1", "Dns": ["10.1.1.1"]},
+               {"EndpointsConfig": {"n1": {"Links": ["db:database"]}}})
+    m.netns_for(CID2, rec(CID2, "app", "n1", Dns=["10.1.1.1"]))
+    # a link alias answers for the linking container only
+    assert m._dns_lookup(CID2, "database", "A") == ["10.77.1.2"]
+    assert m._dns_lookup(CID, "database", "A") is None
+    # forwarders: the container's --dns, else the daemon's --dns, else the host's
+    assert m._dns_forwarders(CID2) == ["10.1.1.1"]
+    assert m._dns_forwarders(CID) == ["127.0.0.1"]

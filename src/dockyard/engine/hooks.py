@@ -117,7 +117,12 @@ class DaemonEngine(EngineHooks):
             icc=getattr(self.config, "icc", True),
             ip_forward=getattr(self.config, "ip_forward", True),
             mtu=int(getattr(self.config, "mtu", 0) or 1500),
+            default_dns=self._default_dns(),
             emit=self._emit_network)
+
+    def _default_dns(self) -> list[str]:
+        """dockerd's --dns: for containers that name no DNS server of their own."""
+        return list(getattr(self.config, "dns", None) or [])
 
     def _emit_network(self, *, type: str, action: str, actor_id: str,
                       attributes: dict[str, str]) -> None:
@@ -205,7 +210,7 @@ class DaemonEngine(EngineHooks):
         files = etcfiles.container_etc_files(
             kind, hostname=hostname, ip=ep.ipv4 if ep is not None and ep.ipv4 else None,
             domainname=cfg.get("Domainname") or "", extra_hosts=extra,
-            dns=hc.get("Dns") or (), dns_search=hc.get("DnsSearch") or (),
+            dns=hc.get("Dns") or self._default_dns(), dns_search=hc.get("DnsSearch") or (),
             dns_options=hc.get("DnsOptions") or (), host_hosts=host_hosts,
             host_resolv=host_resolv)
         nameserver = self.network.nameserver(cid) if self.network is not None else None

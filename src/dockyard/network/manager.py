@@ -101,6 +101,7 @@ class NetworkManager:
         mtu: int = 1500,
         nft: Any = None,
         emit: Callable[..., None] | None = None,
+        default_dns: Sequence[str] = (),
         dns: Any = None,
         host_networks: Callable[[], Iterable[Any]] | None = None,
         netlink: Any = None,
@@ -124,6 +125,7 @@ class NetworkManager:
         self.br = netlink or br
         self._nft = nft
         self._emit_cb = emit
+        self.default_dns = list(default_dns)  # dockerd --dns: before the host's resolvers
         self._dns = dns
         self._dns_failed = False
         self._reservations: Any = None
@@ -887,16 +889,21 @@ class NetworkManager:
     def _refresh_dns_view(self) -> None:
         """An immutable snapshot for the DNS thread: per network, name -> addresses."""
         nets: dict[str, dict[str, tuple[list[str], list[str]]]] = {}
-        by_cid: dict[str, tuple[list[str], list[str]]] = {}
+        by_cid: dict[str, tuple[list[str], list[str], dict[str, str]]] = {}
         for cid, eps in self._endpoints.items():
             name = self._names.get(cid, "")
             mine = []
+            links: dict[str, str] = {}  # --link on a user-defined network: alias -> name
             for nid, ep in eps.items():
                 net = self._networks.get(nid)
                 if net is None or not net.user_defined:
                     continue
                 mine.append(nid)
                 w = self._wanted.get(cid, {}).get(nid)
+                for link in (w.links if w is not None else []):
+                    target, _, alias = link.partition(":")
+                    target = target.strip("/")
+                    links[(alias.rpartition("/")[2] or target).lower()] = target.lower()
                 names = {cid[:12]}
                 if name:
                     names |= {name, f"{name}.{net.name}"}
@@ -911,13 +918,15 @@ class NetworkManager:
                         v6.append(ep.ipv6)
             by_cid[cid] = (mine, list((self._hostconfigs.get(cid) or {}).get("Dns") or
                                       (self._sandboxes[cid].dns if cid in self._sandboxes
-                                       else [])))
+                                       else [])), links)
         self._dns_view = {"by_cid": by_cid, "nets": nets}
 
     def _dns_lookup(self, cid: str, qname: str, qtype: str) -> list[str] | None:
         view = self._dns_view
-        mine = view["by_cid"].get(cid, ([], []))[0]
+        mine, _, links = view["by_cid"].get(cid, ([], [], {}))
         qname = qname.rstrip(".").lower()
+        # a link alias is a name for the linking container only, as in Docker
+        qname = links.get(qname, qname)
         found = None
         for nid in mine:
             hit = view["nets"].get(nid, {}).get(qname)
@@ -930,9 +939,11 @@ class NetworkManager:
         return found
 
     def _dns_forwarders(self, cid: str) -> list[str]:
-        given = self._dns_view["by_cid"].get(cid, ([], []))[1]
+        given = self._dns_view["by_cid"].get(cid, ([], [], {}))[1]
         if given:
             return list(given)
+        if self.default_dns:
+            return list(self.default_dns)
         from . import etcfiles
 
         _, text = etcfiles.pick_host_resolv_conf()
