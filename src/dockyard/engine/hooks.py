@@ -26,6 +26,7 @@ import contextlib
 import logging
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -133,32 +134,31 @@ class DaemonEngine(EngineHooks):
         return live.rec if live is not None else None
 
     @staticmethod
-    def _engine_error(err: Exception) -> Exception:
+    @contextlib.contextmanager
+    def _as_engine_errors() -> Iterator[None]:
+        """The network's errors as the engine's, keeping their status and message."""
         from dockyard.network.errors import NetworkError
 
         from .errors import EngineError
 
-        if isinstance(err, NetworkError):
+        try:
+            yield
+        except NetworkError as err:
             out = EngineError(str(err))
             out.status = err.status
-            return out
-        return err
+            raise out from err
 
     def _register_network(self, cid: str, name: str, host_config: dict[str, Any],
                           networking: Any) -> None:
         from dockyard.network.errors import NotFound
 
-        try:
-            self.network.register(cid, name, host_config, networking)
-        except NotFound:
-            # dockerd creates a container whose network does not exist and fails its start
-            # (404); a 404 from create would make the docker CLI try to pull the image.
-            return
-        except Exception as err:
-            converted = self._engine_error(err)
-            if converted is err:
-                raise
-            raise converted from err
+        with self._as_engine_errors():
+            try:
+                self.network.register(cid, name, host_config, networking)
+            except NotFound:
+                # dockerd creates a container whose network does not exist and fails its
+                # start (404); a 404 from create makes the docker CLI try to pull the image.
+                return
 
     def _netns_for(self, cid: str, rec: dict[str, Any]) -> str | None:
         assert self.engine is not None
@@ -167,16 +167,11 @@ class DaemonEngine(EngineHooks):
         def resolve(ref: str) -> str:
             return engine._get(ref).id
 
-        try:
+        with self._as_engine_errors():
             if not self.network.registered(cid):  # its network was missing at create
                 self.network.register(cid, rec["Name"], rec["HostConfig"],
                                       rec.get("NetworkingConfig"))
             return self.network.netns_for(cid, rec, resolve)
-        except Exception as err:
-            converted = self._engine_error(err)
-            if converted is err:
-                raise
-            raise converted from err
 
     def _release_network(self, cid: str) -> None:
         if self.network is not None:
