@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from . import bridge as br
+from . import dnsview, netns
 from . import ipam as _ipam
-from . import netns
 from .errors import Conflict, Forbidden, InvalidParameter, NetworkError, NotFound
 from .store import PREDEFINED, Endpoint, Network, NetworkDB, Sandbox, Wanted
 
@@ -134,7 +134,7 @@ class NetworkManager:
         self._host_networks = host_networks or (
             lambda: self.br.host_networks(exclude=[bridge, *self._bridge_names()]))
         self._lock = threading.RLock()
-        self._dns_view: dict[str, Any] = {"by_cid": {}, "nets": {}}
+        self._dns_view = dnsview.DNSView()
         with self._lock:
             self._networks = {n.id: n for n in self.db.networks()}
             self._wanted = self.db.wanted()
@@ -887,63 +887,21 @@ class NetworkManager:
             sb.dns_on = False
 
     def _refresh_dns_view(self) -> None:
-        """An immutable snapshot for the DNS thread: per network, name -> addresses."""
-        nets: dict[str, dict[str, tuple[list[str], list[str]]]] = {}
-        by_cid: dict[str, tuple[list[str], list[str], dict[str, str]]] = {}
-        for cid, eps in self._endpoints.items():
-            name = self._names.get(cid, "")
-            mine = []
-            links: dict[str, str] = {}  # --link on a user-defined network: alias -> name
-            for nid, ep in eps.items():
-                net = self._networks.get(nid)
-                if net is None or not net.user_defined:
-                    continue
-                mine.append(nid)
-                w = self._wanted.get(cid, {}).get(nid)
-                for link in (w.links if w is not None else []):
-                    target, _, alias = link.partition(":")
-                    target = target.strip("/")
-                    links[(alias.rpartition("/")[2] or target).lower()] = target.lower()
-                names = {cid[:12]}
-                if name:
-                    names |= {name, f"{name}.{net.name}"}
-                for alias in (w.aliases if w is not None else []):
-                    names |= {alias, f"{alias}.{net.name}"}
-                table = nets.setdefault(nid, {})
-                for n in names:
-                    v4, v6 = table.setdefault(n.lower(), ([], []))
-                    if ep.ipv4:
-                        v4.append(ep.ipv4)
-                    if ep.ipv6:
-                        v6.append(ep.ipv6)
-            by_cid[cid] = (mine, list((self._hostconfigs.get(cid) or {}).get("Dns") or
-                                      (self._sandboxes[cid].dns if cid in self._sandboxes
-                                       else [])), links)
-        self._dns_view = {"by_cid": by_cid, "nets": nets}
+        """A new immutable snapshot for the DNS thread (dnsview.py)."""
+        servers = {cid: list((self._hostconfigs.get(cid) or {}).get("Dns") or
+                             (self._sandboxes[cid].dns if cid in self._sandboxes else []))
+                   for cid in self._endpoints}
+        self._dns_view = dnsview.build(self._endpoints, self._networks, self._wanted,
+                                       self._names, servers)
 
     def _dns_lookup(self, cid: str, qname: str, qtype: str) -> list[str] | None:
-        view = self._dns_view
-        mine, _, links = view["by_cid"].get(cid, ([], [], {}))
-        qname = qname.rstrip(".").lower()
-        # a link alias is a name for the linking container only, as in Docker
-        qname = links.get(qname, qname)
-        found = None
-        for nid in mine:
-            hit = view["nets"].get(nid, {}).get(qname)
-            if hit is None:
-                continue
-            found = found or []
-            for addr in hit[0 if qtype == "A" else 1] if qtype in ("A", "AAAA") else []:
-                if addr not in found:
-                    found.append(addr)
-        return found
+        return self._dns_view.lookup(cid, qname, qtype)
 
     def _dns_forwarders(self, cid: str) -> list[str]:
-        given = self._dns_view["by_cid"].get(cid, ([], [], {}))[1]
+        """The container's --dns, else the daemon's --dns, else the host's resolvers."""
+        given = self._dns_view.servers(cid) or self.default_dns
         if given:
             return list(given)
-        if self.default_dns:
-            return list(self.default_dns)
         from . import etcfiles
 
         _, text = etcfiles.pick_host_resolv_conf()
