@@ -10,31 +10,19 @@ two passes for ``noOverwriteDirNonDir``).
 from __future__ import annotations
 
 import asyncio
-import functools
 import tempfile
 from collections.abc import Awaitable, Callable
 from typing import IO, Any
 
 from aiohttp import web
 
-from .errors import ApiError, BadParameter
-from .util import bool_value, json_response, spool_body, stream_from_thread
+from .errors import BadParameter
+from .util import bool_value, engine_errors, json_response, spool_body, stream_from_thread
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STAT_HEADER = "X-Docker-Container-Path-Stat"
 
 
-def _engine_errors(fn: Handler) -> Handler:
-    from dockyard.engine.errors import EngineError
-
-    @functools.wraps(fn)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        try:
-            return await fn(request)
-        except EngineError as err:
-            raise ApiError(err.message, err.status) from None
-
-    return wrapper
 
 
 async def _stream(request: web.Request, response: web.StreamResponse,
@@ -111,7 +99,7 @@ def archive_routes(hooks: Any) -> list[tuple[str, str, Handler]]:
         ("GET", "/containers/{id}/changes", r.changes),
         ("GET", "/containers/{id}/export", r.export),
     ]
-    return [(m, p, _engine_errors(h)) for m, p, h in table]
+    return [(m, p, engine_errors(h)) for m, p, h in table]
 
 
 __all__ = ["ArchiveRoutes", "archive_routes"]

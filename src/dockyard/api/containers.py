@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import os
 import socket
@@ -37,6 +36,7 @@ from .util import (
     JSON,
     bool_value,
     dump,
+    engine_errors,
     header_read,
     int_value,
     json_response,
@@ -76,20 +76,6 @@ def _pieces(stream: str, data: bytes, tty: bool) -> list[Any]:
     return out
 
 
-def _engine_errors(fn: Handler) -> Handler:
-    """EngineError -> Docker's JSON error (304: an empty 304)."""
-    from dockyard.engine.errors import EngineError
-
-    @functools.wraps(fn)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        try:
-            return await fn(request)
-        except EngineError as err:
-            if err.status == 304:
-                return web.Response(status=304)
-            raise ApiError(err.message, err.status) from None
-
-    return wrapper
 
 
 async def _json_body(request: web.Request, required: bool = True) -> dict[str, Any]:
@@ -980,7 +966,7 @@ def routes(hooks: Any) -> list[tuple[str, str, Handler]]:
         ("GET", "/containers/{id}/top", r.top),
         ("GET", "/containers/{id}/stats", r.stats),
     ]
-    return [(m, p, _engine_errors(h)) for m, p, h in table]
+    return [(m, p, engine_errors(h)) for m, p, h in table]
 
 
 __all__ = ["Routes", "routes"]

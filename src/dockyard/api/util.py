@@ -5,15 +5,34 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, BinaryIO
 
 from aiohttp import web
 
-from .errors import BadParameter
+from .errors import ApiError, BadParameter
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def engine_errors(fn: Handler) -> Handler:
+    """The engine's errors as Docker's JSON errors (304: an empty 304, as moby sends)."""
+    from dockyard.engine.errors import EngineError
+
+    @functools.wraps(fn)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        try:
+            return await fn(request)
+        except EngineError as err:
+            if err.status == 304:
+                return web.Response(status=304)
+            raise ApiError(err.message, err.status) from None
+
+    return wrapper
 
 JSON = "application/json"
 NEWLINE = b"\r\n"  # moby's streamformatter ends every message with CRLF

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,22 +16,11 @@ from typing import Any
 from aiohttp import web
 
 from .errors import ApiError, BadParameter
-from .util import bool_value, json_response, parse_filters
+from .util import bool_value, engine_errors, json_response, parse_filters
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _engine_errors(fn: Handler) -> Handler:
-    from dockyard.engine.errors import EngineError
-
-    @functools.wraps(fn)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        try:
-            return await fn(request)
-        except EngineError as err:
-            raise ApiError(err.message, err.status) from None
-
-    return wrapper
 
 
 def _string_map(body: dict[str, Any], key: str) -> dict[str, str]:
@@ -97,4 +85,4 @@ def routes(hooks: Any) -> list[tuple[str, str, Handler]]:
         ("GET", "/volumes/{name}", r.inspect),
         ("DELETE", "/volumes/{name}", r.remove),
     ]
-    return [(m, p, _engine_errors(h)) for m, p, h in table]
+    return [(m, p, engine_errors(h)) for m, p, h in table]
