@@ -35,6 +35,31 @@ def binary_out(ctx: Context) -> Any:
     return getattr(ctx.stdout, "buffer", ctx.stdout)
 
 
+def write_stream(ctx: Context, chunks: Iterable[bytes], output: str | None) -> None:
+    """A tar stream to ``output`` (written to a temporary name and renamed into place, so
+    a failed transfer leaves no partial file) or, without one, to stdout."""
+    import os
+
+    if output:
+        tmp = f"{output}.tmp-{os.getpid()}"
+        try:
+            with open(tmp, "wb") as f:
+                for chunk in chunks:
+                    f.write(chunk)
+            os.replace(tmp, output)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return
+    out = binary_out(ctx)
+    for chunk in chunks:
+        out.write(chunk)
+    out.flush()
+
+
 def for_each(ctx: Context, names: list[str], action: Callable[[str], Any],
              echo: bool = True) -> int:
     """Run ``action`` on each name; print the name (success) or the daemon's error, go on,

@@ -14,7 +14,7 @@ from typing import Any
 from .. import format as fmt
 from ..context import CLIError, Context
 from ..flags import Parsed
-from .common import binary_out, for_each, is_terminal, parse_filters
+from .common import binary_out, for_each, is_terminal, parse_filters, write_stream
 
 # --- cp --------------------------------------------------------------------------------
 
@@ -256,24 +256,7 @@ def export(ctx: Context, opts: Parsed) -> int:
     if not opts.output and is_terminal(ctx.stdout):
         raise CLIError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
     chunks = ctx.client.export(opts.args[0])
-    if opts.output:
-        tmp = f"{opts.output}.tmp-{os.getpid()}"
-        try:
-            with open(tmp, "wb") as f:
-                for chunk in chunks:
-                    f.write(chunk)
-            os.replace(tmp, opts.output)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        return 0
-    out = binary_out(ctx)
-    for chunk in chunks:
-        out.write(chunk)
-    out.flush()
+    write_stream(ctx, chunks, opts.output)
     return 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 from dockyard.client.images import normalize_name, split_repo_tag
@@ -10,7 +9,13 @@ from dockyard.client.images import normalize_name, split_repo_tag
 from .. import format as fmt
 from ..context import CLIError
 from ..progress import display
-from .common import binary_out, for_each, is_terminal, parse_filters, registry_auth
+from .common import (
+    for_each,
+    is_terminal,
+    parse_filters,
+    registry_auth,
+    write_stream,
+)
 
 TYPE_CHECKING = False  # typing costs every command's start-up
 if TYPE_CHECKING:
@@ -219,24 +224,7 @@ def save(ctx: Context, opts: Parsed) -> int:
         raise CLIError("Cowardly refusing to save to a terminal. "
                        "Use the -o flag or redirect")
     chunks = ctx.client.save(opts.args)
-    if opts.output:
-        tmp = f"{opts.output}.tmp-{os.getpid()}"
-        try:
-            with open(tmp, "wb") as f:
-                for chunk in chunks:
-                    f.write(chunk)
-            os.replace(tmp, opts.output)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        return 0
-    out = binary_out(ctx)
-    for chunk in chunks:
-        out.write(chunk)
-    out.flush()
+    write_stream(ctx, chunks, opts.output)
     return 0
 
 
